@@ -1,0 +1,55 @@
+"""Sparkify ETL: song and event JSON -> star schema in partitioned Parquet.
+
+    python etl.py                         # the bundled sample -> ./output
+    python etl.py --input s3a://bucket/raw --output s3a://bucket/lake
+    spark-submit etl.py --config dl.cfg   # on an EMR master node
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from sparkify.config import DEFAULT_CONFIG, load_settings
+from sparkify.errors import UserError
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Build the Sparkify star schema (songplays, users, songs, artists, time) "
+        "as partitioned Parquet from song_data/ and log_data/ JSON.",
+    )
+    parser.add_argument(
+        "--config", default=DEFAULT_CONFIG, help="settings file (configparser INI); default: %(default)s"
+    )
+    parser.add_argument(
+        "--input", help="input root holding song_data/ and log_data/ (folder, s3:// or s3a://); overrides INPUT_DATA"
+    )
+    parser.add_argument("--output", help="output root for the five tables; overrides OUTPUT_DATA")
+    parser.add_argument("--master", help="Spark master, e.g. local[2]; default: spark-submit's, else local[*]")
+    parser.add_argument("--verbose", action="store_true", help="Spark's INFO logs, progress bars and stack traces")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings(args.config).with_overrides(
+            input_root=args.input, output_root=args.output, master=args.master, verbose=args.verbose or None
+        )
+        from sparkify.pipeline import run
+        from sparkify.report import summary
+        from sparkify.session import build_session
+
+        spark = build_session(settings)
+        result = run(spark, settings)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

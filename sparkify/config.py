@@ -1,0 +1,102 @@
+"""Settings: one place that reads dl.cfg (configparser), the environment and the command line."""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Optional
+
+from sparkify.errors import UserError
+
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dl.cfg")
+
+
+@dataclass(frozen=True)
+class AwsCredentials:
+    """Keys from dl.cfg. Empty means: use the default AWS chain (env vars, instance profile)."""
+
+    access_key_id: str = ""
+    secret_access_key: str = field(default="", repr=False)
+    session_token: str = field(default="", repr=False)
+
+    @property
+    def given(self) -> bool:
+        return bool(self.access_key_id and self.secret_access_key)
+
+    def __repr__(self) -> str:  # never show the secret
+        shown = self.access_key_id[:4] + "…" if self.access_key_id else ""
+        return f"AwsCredentials(access_key_id={shown!r}, secret=***)"
+
+
+@dataclass(frozen=True)
+class Settings:
+    input_root: str
+    output_root: str
+    master: str = ""
+    shuffle_partitions: int = 4
+    duration_tolerance: float = 2.0
+    jars_packages: str = ""
+    s3_endpoint: str = ""
+    s3_path_style: bool = False
+    aws: AwsCredentials = AwsCredentials()
+    verbose: bool = False
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _resolve(path: str, base_dir: str) -> str:
+    """A relative local path in dl.cfg is relative to the file; URIs stay as they are."""
+    if not path or "://" in path or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base_dir, path))
+
+
+def _get(parser: configparser.ConfigParser, section: str, key: str, default: str = "") -> str:
+    return parser.get(section, key, fallback=default).strip()
+
+
+def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, str]] = None) -> Settings:
+    """Read settings from a dl.cfg file. A missing file is an error; missing keys take defaults."""
+    path = config_path or DEFAULT_CONFIG
+    env = os.environ if env is None else env
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as exc:
+        raise UserError(
+            f"Cannot read the config file {path} ({exc.strerror}). "
+            "Pass --config PATH to a readable dl.cfg, or run from the repository root, which ships one."
+        ) from None
+    except configparser.Error as exc:
+        raise UserError(f"The config file {path} is not valid INI: {exc.message}. Fix the line it names.") from None
+
+    base = os.path.dirname(os.path.abspath(path))
+
+    def number(section: str, key: str, default: str, kind: type) -> object:
+        raw = _get(parser, section, key, default) or default
+        try:
+            return kind(raw)
+        except ValueError:
+            raise UserError(
+                f"{path}: [{section}] {key} = {raw!r} is not a {kind.__name__}. Set a number, e.g. {default}."
+            ) from None
+
+    aws = AwsCredentials(
+        access_key_id=_get(parser, "AWS", "AWS_ACCESS_KEY_ID") or env.get("AWS_ACCESS_KEY_ID", ""),
+        secret_access_key=_get(parser, "AWS", "AWS_SECRET_ACCESS_KEY") or env.get("AWS_SECRET_ACCESS_KEY", ""),
+        session_token=_get(parser, "AWS", "AWS_SESSION_TOKEN") or env.get("AWS_SESSION_TOKEN", ""),
+    )
+    return Settings(
+        input_root=_resolve(_get(parser, "ETL", "INPUT_DATA", "data/sample"), base),
+        output_root=_resolve(_get(parser, "ETL", "OUTPUT_DATA", "output"), base),
+        duration_tolerance=number("ETL", "DURATION_TOLERANCE_SECONDS", "2.0", float),  # type: ignore[arg-type]
+        master=_get(parser, "SPARK", "MASTER"),
+        shuffle_partitions=number("SPARK", "SHUFFLE_PARTITIONS", "4", int),  # type: ignore[arg-type]
+        jars_packages=_get(parser, "SPARK", "JARS_PACKAGES"),
+        s3_endpoint=_get(parser, "S3", "ENDPOINT"),
+        s3_path_style=_get(parser, "S3", "PATH_STYLE_ACCESS", "false").lower() in ("1", "true", "yes"),
+        aws=aws,
+    )

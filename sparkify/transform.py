@@ -1,0 +1,193 @@
+"""Pure transforms: DataFrames in, DataFrames out, no I/O. Each table's rules live here.
+
+Every table ends in an explicit ``select`` of the columns declared in ``sparkify.schemas``.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table
+
+# A character U+00C2..U+00F4 followed by one in U+0080..U+00BF: what a UTF-8 lead and
+# continuation byte look like when the bytes were decoded as Latin-1 (e.g. "BjÃ¶rk").
+_MOJIBAKE = "[\u00c2-\u00f4][\u0080-\u00bf]"
+
+
+def repair_mojibake(col: Column) -> Column:
+    """Undo one round of UTF-8-read-as-Latin-1. Text that is not mojibake is left as it is.
+
+    The repair is applied only when the text shows the pattern, every character fits in
+    Latin-1 (so re-encoding is lossless) and the bytes then decode as valid UTF-8.
+    """
+    repaired = F.decode(F.encode(col, "ISO-8859-1"), "UTF-8")
+    latin1_only = ~col.rlike("[^\u0000-\u00ff]")
+    valid = ~repaired.contains("\ufffd")
+    return F.when(col.rlike(_MOJIBAKE) & latin1_only & valid, repaired).otherwise(col)
+
+
+def _conform(df: DataFrame, table: Table) -> DataFrame:
+    """The schema contract: exactly the declared columns, in order, with the declared types."""
+    return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in table.columns.fields])
+
+
+def _blank_to_null(col: Column) -> Column:
+    trimmed = F.trim(col)
+    return F.when(trimmed == "", F.lit(None)).otherwise(trimmed)
+
+
+def clean_events(logs: DataFrame) -> DataFrame:
+    """Raw log rows -> typed, repaired events, one row per distinct event.
+
+    An event is identified by (userId, sessionId, itemInSession, ts); exact repeats of it
+    (the same line twice in the input) are kept once.
+    """
+    return (
+        logs.select(
+            F.timestamp_millis(F.col("ts")).alias("start_time"),
+            F.col("ts"),
+            _blank_to_null(F.col("userId")).alias("user_id"),
+            repair_mojibake(F.col("firstName")).alias("first_name"),
+            repair_mojibake(F.col("lastName")).alias("last_name"),
+            F.col("gender"),
+            F.lower(F.trim(F.col("level"))).alias("level"),
+            F.col("page"),
+            F.col("sessionId").alias("session_id"),
+            F.col("itemInSession").alias("item_in_session"),
+            repair_mojibake(F.col("song")).alias("song"),
+            repair_mojibake(F.col("artist")).alias("artist"),
+            F.col("length"),
+            repair_mojibake(F.col("location")).alias("location"),
+            # userAgent arrives wrapped in literal double quotes: drop that one pair.
+            F.regexp_replace(F.col("userAgent"), '^"(.*)"$', "$1").alias("user_agent"),
+        )
+        .dropDuplicates(["user_id", "session_id", "item_in_session", "ts"])
+    )
+
+
+def song_plays(events: DataFrame) -> DataFrame:
+    """Only NextSong events are plays."""
+    return events.where(F.col("page") == "NextSong")
+
+
+def clean_songs(songs: DataFrame) -> DataFrame:
+    """Raw song rows -> trimmed text, year 0 -> null (unknown), blank location -> null."""
+    return songs.select(
+        F.trim(F.col("song_id")).alias("song_id"),
+        F.col("title"),
+        F.trim(F.col("artist_id")).alias("artist_id"),
+        F.col("artist_name"),
+        _blank_to_null(F.col("artist_location")).alias("artist_location"),
+        F.col("artist_latitude"),
+        F.col("artist_longitude"),
+        F.when(F.col("year") > 0, F.col("year")).alias("year"),
+        F.col("duration"),
+    ).where(F.col("song_id").isNotNull() & F.col("artist_id").isNotNull())
+
+
+def _first_per(df: DataFrame, key: str, *order: Column) -> DataFrame:
+    """Keep one row per key: the first by the given order (deterministic)."""
+    window = Window.partitionBy(key).orderBy(*order)
+    return df.withColumn("_rank", F.row_number().over(window)).where(F.col("_rank") == 1).drop("_rank")
+
+
+def songs_table(songs: DataFrame) -> DataFrame:
+    """One row per song_id; a song listed twice keeps its first row by (title, artist_id, duration)."""
+    first = _first_per(songs, "song_id", F.col("title").asc_nulls_last(), F.col("artist_id"), F.col("duration"))
+    return _conform(first, SONGS)
+
+
+def artists_table(songs: DataFrame) -> DataFrame:
+    """One row per artist_id. With several names or places for one id, the most complete row
+    wins (coordinates known, then location known), then the alphabetically first name."""
+    first = _first_per(
+        songs,
+        "artist_id",
+        F.col("artist_latitude").isNull(),
+        F.col("artist_location").isNull(),
+        F.col("artist_name").asc_nulls_last(),
+        F.col("song_id"),
+    )
+    renamed = first.select(
+        "artist_id",
+        F.col("artist_name").alias("name"),
+        F.col("artist_location").alias("location"),
+        F.col("artist_latitude").alias("latitude"),
+        F.col("artist_longitude").alias("longitude"),
+    )
+    return _conform(renamed, ARTISTS)
+
+
+def users_table(events: DataFrame) -> DataFrame:
+    """One row per user who played a song; names and level from the user's latest event
+    (any page), so a user who upgraded or downgraded shows the level they have now."""
+    listeners = song_plays(events).where(F.col("user_id").isNotNull()).select("user_id").distinct()
+    latest = _first_per(
+        events.where(F.col("user_id").isNotNull()),
+        "user_id",
+        F.col("ts").desc(),
+        F.col("item_in_session").desc(),
+        F.col("level").asc_nulls_last(),
+    )
+    return _conform(latest.join(listeners, on="user_id", how="inner"), USERS)
+
+
+def time_table(plays: DataFrame) -> DataFrame:
+    """One row per distinct play timestamp. Parts are in UTC (the session time zone).
+    week is the ISO week; weekday is ISO: 1 = Monday ... 7 = Sunday."""
+    moments = plays.select("start_time").distinct()
+    parts = moments.select(
+        "start_time",
+        F.hour("start_time").alias("hour"),
+        F.dayofmonth("start_time").alias("day"),
+        F.weekofyear("start_time").alias("week"),
+        F.month("start_time").alias("month"),
+        F.year("start_time").alias("year"),
+        (F.weekday("start_time") + 1).alias("weekday"),
+    )
+    return _conform(parts, TIME)
+
+
+def songplay_id(*cols: Column) -> Column:
+    """A stable id: the first 60 bits of SHA-256 over the event's identity, as a positive bigint.
+    Same event, same id, on every run and every engine (see tests/reference.py)."""
+    identity = F.concat_ws("|", *[c.cast("string") for c in cols])
+    return F.conv(F.substring(F.sha2(identity, 256), 1, 15), 16, 10).cast("bigint")
+
+
+def match_songs(plays: DataFrame, songs: DataFrame, tolerance: float) -> DataFrame:
+    """Add song_id/artist_id to each play (rows keyed by songplay_id): same title, same artist
+    name, durations within ``tolerance`` seconds. With several candidates the closest duration
+    wins, then the lowest song_id. A play that matches nothing keeps null ids: every play stays."""
+    lookup = songs.select(
+        F.col("title").alias("_title"),
+        F.col("artist_name").alias("_artist"),
+        F.col("duration").alias("_duration"),
+        F.col("song_id"),
+        F.col("artist_id"),
+    )
+    gap = F.abs(F.col("length") - F.col("_duration"))
+    condition = (
+        (F.col("song") == F.col("_title")) & (F.col("artist") == F.col("_artist")) & (gap <= F.lit(tolerance))
+    )
+    candidates = plays.join(F.broadcast(lookup), on=condition, how="left")
+    best = _first_per(
+        candidates,
+        "songplay_id",
+        gap.asc_nulls_last(),
+        F.col("song_id").asc_nulls_last(),
+        F.col("artist_id").asc_nulls_last(),
+    )
+    return best.drop("_title", "_artist", "_duration")
+
+
+def songplays_table(plays: DataFrame, songs: DataFrame, tolerance: float) -> DataFrame:
+    """The fact: one row per NextSong event, matched to a song where possible."""
+    keyed = plays.withColumn(
+        "songplay_id",
+        songplay_id(F.col("ts"), F.col("user_id"), F.col("session_id"), F.col("item_in_session")),
+    )
+    matched = match_songs(keyed, songs, tolerance)
+    dated = matched.withColumn("year", F.year("start_time")).withColumn("month", F.month("start_time"))
+    return _conform(dated, SONGPLAYS)
