@@ -1,0 +1,44 @@
+"""One Spark session per test run: local[2], 2 shuffle partitions, UTC session time zone.
+
+The test process itself runs in a non-UTC zone on purpose, to prove the job's times do not
+depend on the machine's zone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ["TZ"] = "America/Los_Angeles"
+time.tzset()
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ["PYSPARK_PYTHON"] = sys.executable
+
+SAMPLE = os.path.join(ROOT, "data", "sample")
+SHARED_SAMPLE = os.path.join(os.path.dirname(ROOT), "shared", "data", "udacity-sample")
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory):
+    from sparkify.config import Settings
+
+    return Settings(
+        input_root=SAMPLE,
+        output_root=str(tmp_path_factory.mktemp("output")),
+        master="local[2]",
+        shuffle_partitions=2,
+    )
+
+
+@pytest.fixture(scope="session")
+def spark(settings):
+    from sparkify.session import build_session
+
+    session = build_session(settings)
+    yield session
+    session.stop()

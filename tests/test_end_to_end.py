@@ -1,0 +1,99 @@
+"""The whole job on sample data, compared with an independent plain-Python computation."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from pyspark.sql import functions as F
+
+from sparkify import pipeline
+from sparkify.schemas import TABLES, TABLES_BY_NAME
+from tests.conftest import SAMPLE, SHARED_SAMPLE
+from tests.reference import Reference
+
+
+def read_table(spark, root, name):
+    """Read an output table back with its declared schema; timestamps as epoch milliseconds."""
+    table = TABLES_BY_NAME[name]
+    df = spark.read.schema(table.columns).parquet(os.path.join(root, name))
+    cols = [F.unix_millis(c).alias(c) if c == "start_time" else F.col(c) for c in table.column_names]
+    return [tuple(r) for r in df.select(cols).collect()]
+
+
+@pytest.fixture(scope="module")
+def sample_run(spark, settings):
+    result = pipeline.run(spark, settings)
+    return result, settings.output_root
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return Reference(SAMPLE)
+
+
+@pytest.mark.parametrize("name", [t.name for t in TABLES])
+def test_every_table_equals_the_independent_computation(spark, sample_run, reference, name):
+    _, root = sample_run
+    got = sorted(read_table(spark, root, name), key=repr)
+    expected = sorted(reference.tables()[name], key=repr)
+    assert len(got) == len(expected)
+    assert got == expected
+
+
+def test_sample_has_the_quirks_it_promises(reference):
+    plays = reference.songplays_table()
+    matched = [p for p in plays if p[4] is not None]
+    assert 0 < len(matched) < len(plays)
+    assert any(e["user_id"] is None for e in reference.events)
+    assert any(s["year"] is None for s in reference.songs)
+    levels = {}
+    for e in reference.events:
+        levels.setdefault(e["user_id"], set()).add(e["level"])
+    assert any(v == {"free", "paid"} for k, v in levels.items() if k)
+
+
+def test_mojibake_plays_find_their_song(reference, sample_run, spark):
+    """Plays whose raw artist text was double-encoded and that the job matched to a song."""
+    import json
+    import glob
+
+    garbled = set()
+    for path in glob.glob(os.path.join(SAMPLE, "log_data", "**", "*.json"), recursive=True):
+        for line in open(path, encoding="utf-8"):
+            e = json.loads(line)
+            if e["page"] == "NextSong" and e["artist"] and "Ã" in e["artist"]:
+                garbled.add(Reference.songplay_id(Reference._event(e)))
+    _, root = sample_run
+    matched = {r[0] for r in read_table(spark, root, "songplays") if r[4] is not None}
+    assert len(garbled & matched) >= 3
+
+
+def test_summary_counts_match_the_files(sample_run, reference):
+    result, root = sample_run
+    written = {t.table: t for t in result.tables}
+    assert written["songplays"].rows == len(reference.plays)
+    assert written["users"].rows == len(reference.users_table())
+    for name, t in written.items():
+        table = TABLES_BY_NAME[name]
+        if table.partition_by:
+            assert t.files <= 2 * t.partitions, name
+        else:
+            assert t.files == 1, name
+    assert written["songplays"].partitions == 2  # 2018-11 and 2018-12
+    assert sorted(os.listdir(os.path.join(root, "songplays", "year=2018"))) == ["month=11", "month=12"]
+
+
+@pytest.mark.skipif(not os.path.isdir(SHARED_SAMPLE), reason="../shared/data/udacity-sample is absent")
+def test_public_udacity_sample(spark, settings, tmp_path):
+    result = pipeline.run(spark, settings.with_overrides(input_root=SHARED_SAMPLE, output_root=str(tmp_path)))
+    rows = {t.table: t.rows for t in result.tables}
+    assert rows["songplays"] == 6820
+    assert rows["users"] == 96
+    matched = [r for r in read_table(spark, str(tmp_path), "songplays") if r[4] is not None]
+    assert len(matched) == 1
+    songplay = dict(zip(TABLES_BY_NAME["songplays"].column_names, matched[0]))
+    assert songplay["user_id"] == "15"
+    assert songplay["start_time"] == 1542837407796  # 2018-11-21 21:56:47.796 UTC
+    songs = {r[0]: r[1] for r in read_table(spark, str(tmp_path), "songs")}
+    assert songs[songplay["song_id"]] == "Setanta matins"

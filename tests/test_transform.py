@@ -1,0 +1,172 @@
+"""Each table's rules on tiny in-memory DataFrames (no files)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from pyspark.sql import functions as F
+
+from sparkify import transform
+from sparkify.schemas import LOG_SCHEMA, SONG_SCHEMA
+
+# 2018-11-29 23:59:59 UTC: 15:59 in Los Angeles, where the tests run, and a Thursday.
+LATE_THURSDAY = 1543535999000
+
+
+def log_row(**values):
+    row = {f.name: None for f in LOG_SCHEMA.fields}
+    row.update(
+        auth="Logged In", firstName="Ann", lastName="Lee", gender="F", itemInSession=0, level="free",
+        location="Nashville, TN", method="PUT", page="NextSong", sessionId=1, status=200, ts=LATE_THURSDAY,
+        userAgent='"Mozilla/5.0 (X11)"', userId="7", song="Song A", artist="Band A", length=200.0,
+    )
+    row.update(values)
+    return row
+
+
+def song_row(**values):
+    row = dict(
+        num_songs=1, artist_id="AR1", artist_latitude=None, artist_longitude=None, artist_location="",
+        artist_name="Band A", song_id="SO1", title="Song A", duration=200.0, year=2001,
+    )
+    row.update(values)
+    return row
+
+
+@pytest.fixture
+def logs(spark):
+    return lambda *rows: spark.createDataFrame(list(rows), LOG_SCHEMA)
+
+
+@pytest.fixture
+def songs(spark):
+    return lambda *rows: transform.clean_songs(spark.createDataFrame(list(rows), SONG_SCHEMA))
+
+
+def plays_of(logs_df, songs_df, tolerance=2.0):
+    plays = transform.song_plays(transform.clean_events(logs_df))
+    return transform.songplays_table(plays, songs_df, tolerance)
+
+
+def test_only_next_song_events_are_plays(logs, songs):
+    df = logs(log_row(page="Home", itemInSession=0), log_row(page="NextSong", itemInSession=1),
+              log_row(page="Logout", itemInSession=2))
+    rows = plays_of(df, songs(song_row())).collect()
+    assert len(rows) == 1
+    assert rows[0]["song_id"] == "SO1"
+
+
+def test_time_parts_are_utc_and_weekday_is_iso(logs):
+    events = transform.clean_events(logs(log_row(ts=LATE_THURSDAY)))
+    row = transform.time_table(transform.song_plays(events)).select(
+        F.unix_millis("start_time").alias("ms"), "hour", "day", "week", "month", "year", "weekday"
+    ).collect()[0]
+    assert tuple(row) == (LATE_THURSDAY, 23, 29, 48, 11, 2018, 4)
+
+
+def test_songplay_partition_columns_follow_utc_start_time(logs, songs):
+    first_of_december = 1543622400000  # 2018-12-01 00:00:00 UTC, still November in Los Angeles
+    row = plays_of(logs(log_row(ts=first_of_december)), songs(song_row())).collect()[0]
+    assert (row["year"], row["month"]) == (2018, 12)
+
+
+def test_users_hold_latest_level_whatever_the_input_order(logs):
+    df = logs(
+        log_row(ts=3000, itemInSession=2, level="paid", page="Submit Upgrade"),
+        log_row(ts=1000, itemInSession=0, level="free", page="NextSong"),
+        log_row(ts=2000, itemInSession=1, level="free", page="Home"),
+        log_row(userId="8", ts=5000, level="paid"),
+        log_row(userId="8", ts=6000, level="free", page="Submit Downgrade", itemInSession=1),
+    )
+    users = {r["user_id"]: r["level"] for r in transform.users_table(transform.clean_events(df)).collect()}
+    assert users == {"7": "paid", "8": "free"}
+
+
+def test_users_leave_out_logged_out_rows_and_non_listeners(logs):
+    df = logs(
+        log_row(userId="", auth="Logged Out", firstName=None, page="Home"),
+        log_row(userId="9", page="Home"),
+        log_row(userId="7"),
+    )
+    assert [r["user_id"] for r in transform.users_table(transform.clean_events(df)).collect()] == ["7"]
+
+
+def test_a_repeated_event_counts_once(logs, songs):
+    df = logs(log_row(), log_row(), log_row(itemInSession=1, ts=LATE_THURSDAY + 1))
+    assert plays_of(df, songs(song_row())).count() == 2
+
+
+def test_unmatched_play_is_kept_with_null_ids(logs, songs):
+    rows = plays_of(logs(log_row(song="Nobody Knows", artist="Nobody")), songs(song_row())).collect()
+    assert len(rows) == 1
+    assert (rows[0]["song_id"], rows[0]["artist_id"]) == (None, None)
+    assert rows[0]["user_id"] == "7"
+
+
+@pytest.mark.parametrize("length, expected", [(201.9, "SO1"), (198.1, "SO1"), (202.1, None), (150.0, None)])
+def test_duration_tolerance(logs, songs, length, expected):
+    rows = plays_of(logs(log_row(length=length)), songs(song_row(duration=200.0)), tolerance=2.0).collect()
+    assert rows[0]["song_id"] == expected
+
+
+def test_closest_duration_wins_among_songs_sharing_title_and_artist(logs, songs):
+    catalog = songs(song_row(song_id="SO1", duration=201.5), song_row(song_id="SO2", duration=200.2))
+    rows = plays_of(logs(log_row(length=200.0)), catalog).collect()
+    assert [r["song_id"] for r in rows] == ["SO2"]
+
+
+def test_mojibake_is_repaired_so_the_play_matches(logs, songs):
+    garbled = "Björk".encode("utf-8").decode("latin-1")
+    assert garbled == "BjÃ¶rk"
+    catalog = songs(song_row(artist_name="Björk", title="Jóga", artist_id="ARB"))
+    df = logs(log_row(artist=garbled, song="Jóga".encode("utf-8").decode("latin-1"),
+                      location="San JosÃ©, CA"))
+    row = plays_of(df, catalog).collect()[0]
+    assert (row["song_id"], row["artist_id"], row["location"]) == ("SO1", "ARB", "San José, CA")
+
+
+@pytest.mark.parametrize("text", ["Björk", "São Paulo", "Ãlvaro", "plain", "Ã", "日本 Ã¶"])
+def test_text_that_is_not_mojibake_is_left_alone(spark, text):
+    df = spark.createDataFrame([(text,)], "t string")
+    assert df.select(transform.repair_mojibake(F.col("t")).alias("t")).first()["t"] == text
+
+
+def test_songplay_ids_are_stable_and_independent_of_spark(logs, songs):
+    df = logs(log_row(), log_row(itemInSession=1, ts=LATE_THURSDAY + 5))
+    first = sorted(r["songplay_id"] for r in plays_of(df, songs(song_row())).collect())
+    second = sorted(r["songplay_id"] for r in plays_of(df, songs(song_row())).collect())
+    expected = sorted(
+        int(hashlib.sha256(f"{ts}|7|1|{item}".encode()).hexdigest()[:15], 16)
+        for ts, item in ((LATE_THURSDAY, 0), (LATE_THURSDAY + 5, 1))
+    )
+    assert first == second == expected
+
+
+def test_user_agent_loses_its_literal_quotes(logs, songs):
+    row = plays_of(logs(log_row(userAgent='"Mozilla/5.0 "quoted" (X11)"')), songs(song_row())).collect()[0]
+    assert row["user_agent"] == 'Mozilla/5.0 "quoted" (X11)'
+
+
+def test_song_year_zero_becomes_null_and_duplicates_collapse(songs):
+    rows = transform.songs_table(songs(song_row(year=0), song_row(year=0), song_row(song_id="SO2"))).collect()
+    assert sorted((r["song_id"], r["year"]) for r in rows) == [("SO1", None), ("SO2", 2001)]
+
+
+def test_artist_with_several_names_keeps_the_most_complete_row(songs):
+    catalog = songs(
+        song_row(song_id="SO1", artist_name="Aaa", artist_location=""),
+        song_row(song_id="SO2", artist_name="Zed feat. Aaa", artist_location="Oslo", artist_latitude=59.9,
+                 artist_longitude=10.7),
+        song_row(song_id="SO3", artist_name="Bbb", artist_location="Bergen"),
+    )
+    rows = transform.artists_table(catalog).collect()
+    assert [tuple(r) for r in rows] == [("AR1", "Zed feat. Aaa", "Oslo", 59.9, 10.7)]
+
+
+def test_numeric_looking_text_stays_text(spark):
+    df = spark.read.schema(SONG_SCHEMA).json(
+        spark.sparkContext.parallelize(['{"song_id": "SO9", "artist_id": "AR9", "title": 1979, "artist_name": 311}'])
+    )
+    row = transform.songs_table(transform.clean_songs(df)).first()
+    assert row["title"] == "1979"
