@@ -1,8 +1,8 @@
 """Sparkify ETL: song and event JSON -> star schema in partitioned Parquet.
 
-    python etl.py                         # the bundled sample -> ./output
-    python etl.py --input s3a://bucket/raw --output s3a://bucket/lake
-    spark-submit etl.py --config dl.cfg   # on an EMR master node
+python etl.py                         # the bundled sample -> ./output
+python etl.py --input s3a://bucket/raw --output s3a://bucket/lake
+spark-submit etl.py --config dl.cfg   # on an EMR master node
 """
 
 from __future__ import annotations
@@ -38,12 +38,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         settings = load_settings(args.config).with_overrides(
             input_root=args.input, output_root=args.output, master=args.master, verbose=args.verbose or None
         )
-        from sparkify.pipeline import run
+        from sparkify.pipeline import execute
         from sparkify.report import summary
-        from sparkify.session import build_session
 
-        spark = build_session(settings)
-        result = run(spark, settings)
+        result = execute(settings)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

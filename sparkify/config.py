@@ -42,7 +42,7 @@ class Settings:
     aws: AwsCredentials = AwsCredentials()
     verbose: bool = False
 
-    def with_overrides(self, **changes: object) -> "Settings":
+    def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 

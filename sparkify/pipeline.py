@@ -10,10 +10,11 @@ from pyspark.sql import functions as F
 
 from sparkify import transform
 from sparkify.config import Settings
-from sparkify.extract import extract
+from sparkify.extract import check_local_input, extract
 from sparkify.load import write_table
 from sparkify.report import RunResult
 from sparkify.schemas import ARTISTS, CORRUPT_RECORD, SONGPLAYS, SONGS, TIME, USERS
+from sparkify.session import build_session
 
 
 def run(spark: SparkSession, settings: Settings) -> RunResult:
@@ -44,3 +45,10 @@ def run(spark: SparkSession, settings: Settings) -> RunResult:
     events.unpersist()
     result.seconds["total"] = time.monotonic() - started
     return result
+
+
+def execute(settings: Settings) -> RunResult:
+    """Check what can be checked without Spark, start the session, run."""
+    check_local_input(settings.input_root)
+    spark = build_session(settings)
+    return run(spark, settings)

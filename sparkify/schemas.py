@@ -78,6 +78,8 @@ class Table:
     partition_by: Tuple[str, ...] = ()
     # column -> referenced table (its primary key)
     references: Dict[str, str] = field(default_factory=dict)
+    # input folders the table is built from (drives the pipeline diagram)
+    sources: Tuple[str, ...] = ()
 
     @property
     def column_names(self) -> Tuple[str, ...]:
@@ -107,6 +109,7 @@ SONGPLAYS = Table(
     primary_key=("songplay_id",),
     partition_by=("year", "month"),
     references={"user_id": "users", "song_id": "songs", "artist_id": "artists", "start_time": "time"},
+    sources=("log_data", "song_data"),
 )
 
 USERS = Table(
@@ -120,6 +123,7 @@ USERS = Table(
         ("level", StringType()),
     ),
     primary_key=("user_id",),
+    sources=("log_data",),
 )
 
 SONGS = Table(
@@ -135,6 +139,7 @@ SONGS = Table(
     primary_key=("song_id",),
     partition_by=("year", "artist_id"),
     references={"artist_id": "artists"},
+    sources=("song_data",),
 )
 
 ARTISTS = Table(
@@ -148,6 +153,7 @@ ARTISTS = Table(
         ("longitude", DoubleType()),
     ),
     primary_key=("artist_id",),
+    sources=("song_data",),
 )
 
 TIME = Table(
@@ -164,6 +170,7 @@ TIME = Table(
     ),
     primary_key=("start_time",),
     partition_by=("year", "month"),
+    sources=("log_data",),
 )
 
 # Write order: dimensions first, the fact last.

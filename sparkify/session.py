@@ -14,6 +14,7 @@ from sparkify.errors import UserError
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Where `make jars` puts the S3A connector (hadoop-aws + aws-java-sdk-bundle); git ignores it.
 JARS_DIR = os.path.join(REPO_ROOT, ".jars")
+LOG4J_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.properties")
 
 
 def ensure_java() -> None:
@@ -40,7 +41,8 @@ def spark_conf(settings: Settings) -> Dict[str, str]:
     conf = {
         "spark.app.name": "sparkify-etl",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        # Only takes effect where this process starts the JVM (python etl.py), not under spark-submit.
+        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG}",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.sql.adaptive.enabled": "true",

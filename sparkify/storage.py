@@ -18,6 +18,10 @@ def is_local(uri: str) -> bool:
     return urlparse(uri).scheme in ("", "file")
 
 
+def local_path(uri: str) -> str:
+    return urlparse(uri).path if uri.startswith("file:") else uri
+
+
 def _hadoop_path(spark: SparkSession, uri: str):
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)
@@ -26,7 +30,7 @@ def _hadoop_path(spark: SparkSession, uri: str):
 
 def path_exists(spark: SparkSession, uri: str) -> bool:
     if is_local(uri):
-        return os.path.exists(urlparse(uri).path if uri.startswith("file:") else uri)
+        return os.path.exists(local_path(uri))
     path, fs = _hadoop_path(spark, uri)
     return bool(fs.exists(path))
 
@@ -42,7 +46,7 @@ def list_data_files(spark: SparkSession, uri: str, partition_depth: int) -> File
     """Count the data files (not _SUCCESS or hidden files) and partition folders under ``uri``."""
     entries: List[tuple] = []
     if is_local(uri):
-        base = urlparse(uri).path if uri.startswith("file:") else uri
+        base = local_path(uri)
         for folder, dirs, names in os.walk(base):
             dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
             rel = os.path.relpath(folder, base)
@@ -60,5 +64,7 @@ def list_data_files(spark: SparkSession, uri: str, partition_depth: int) -> File
             name = os.path.basename(file_path)
             if not name.startswith(("_", ".")) and not any(p.startswith(("_", ".")) for p in rel.split("/")):
                 entries.append((rel, status.getLen()))
-    partitions: Set[str] = {rel for rel, _ in entries if rel.count("=") == partition_depth} if partition_depth else set()
+    partitions: Set[str] = (
+        {rel for rel, _ in entries if rel.count("=") == partition_depth} if partition_depth else set()
+    )
     return FileListing(files=len(entries), bytes=sum(size for _, size in entries), partitions=len(partitions))

@@ -43,27 +43,24 @@ def clean_events(logs: DataFrame) -> DataFrame:
     An event is identified by (userId, sessionId, itemInSession, ts); exact repeats of it
     (the same line twice in the input) are kept once.
     """
-    return (
-        logs.select(
-            F.timestamp_millis(F.col("ts")).alias("start_time"),
-            F.col("ts"),
-            _blank_to_null(F.col("userId")).alias("user_id"),
-            repair_mojibake(F.col("firstName")).alias("first_name"),
-            repair_mojibake(F.col("lastName")).alias("last_name"),
-            F.col("gender"),
-            F.lower(F.trim(F.col("level"))).alias("level"),
-            F.col("page"),
-            F.col("sessionId").alias("session_id"),
-            F.col("itemInSession").alias("item_in_session"),
-            repair_mojibake(F.col("song")).alias("song"),
-            repair_mojibake(F.col("artist")).alias("artist"),
-            F.col("length"),
-            repair_mojibake(F.col("location")).alias("location"),
-            # userAgent arrives wrapped in literal double quotes: drop that one pair.
-            F.regexp_replace(F.col("userAgent"), '^"(.*)"$', "$1").alias("user_agent"),
-        )
-        .dropDuplicates(["user_id", "session_id", "item_in_session", "ts"])
-    )
+    return logs.select(
+        F.timestamp_millis(F.col("ts")).alias("start_time"),
+        F.col("ts"),
+        _blank_to_null(F.col("userId")).alias("user_id"),
+        repair_mojibake(F.col("firstName")).alias("first_name"),
+        repair_mojibake(F.col("lastName")).alias("last_name"),
+        F.col("gender"),
+        F.lower(F.trim(F.col("level"))).alias("level"),
+        F.col("page"),
+        F.col("sessionId").alias("session_id"),
+        F.col("itemInSession").alias("item_in_session"),
+        repair_mojibake(F.col("song")).alias("song"),
+        repair_mojibake(F.col("artist")).alias("artist"),
+        F.col("length"),
+        repair_mojibake(F.col("location")).alias("location"),
+        # userAgent arrives wrapped in literal double quotes: drop that one pair.
+        F.regexp_replace(F.col("userAgent"), '^"(.*)"$', "$1").alias("user_agent"),
+    ).dropDuplicates(["user_id", "session_id", "item_in_session", "ts"])
 
 
 def song_plays(events: DataFrame) -> DataFrame:
@@ -168,9 +165,7 @@ def match_songs(plays: DataFrame, songs: DataFrame, tolerance: float) -> DataFra
         F.col("artist_id"),
     )
     gap = F.abs(F.col("length") - F.col("_duration"))
-    condition = (
-        (F.col("song") == F.col("_title")) & (F.col("artist") == F.col("_artist")) & (gap <= F.lit(tolerance))
-    )
+    condition = (F.col("song") == F.col("_title")) & (F.col("artist") == F.col("_artist")) & (gap <= F.lit(tolerance))
     candidates = plays.join(F.broadcast(lookup), on=condition, how="left")
     best = _first_per(
         candidates,

@@ -105,14 +105,21 @@ class Reference:
 
     def songs_table(self) -> List[Tuple]:
         best: Dict[str, dict] = {}
-        for s in sorted(self.songs, key=lambda s: (s["title"] is None, s["title"] or "", s["artist_id"], s["duration"])):
+        for s in sorted(
+            self.songs, key=lambda s: (s["title"] is None, s["title"] or "", s["artist_id"], s["duration"])
+        ):
             best.setdefault(s["song_id"], s)
         return [(s["song_id"], s["title"], s["artist_id"], s["year"], s["duration"]) for s in best.values()]
 
     def artists_table(self) -> List[Tuple]:
         def order(s: dict) -> tuple:
-            return (s["latitude"] is None, s["location"] is None, s["artist_name"] is None, s["artist_name"] or "",
-                    s["song_id"])
+            return (
+                s["latitude"] is None,
+                s["location"] is None,
+                s["artist_name"] is None,
+                s["artist_name"] or "",
+                s["song_id"],
+            )
 
         best: Dict[str, dict] = {}
         for s in sorted(self.songs, key=order):
@@ -148,8 +155,11 @@ class Reference:
         candidates = [
             (abs(p["length"] - s["duration"]), s["song_id"], s["artist_id"])
             for s in self.songs
-            if p["song"] is not None and p["length"] is not None and s["duration"] is not None
-            and s["title"] == p["song"] and s["artist_name"] == p["artist"]
+            if p["song"] is not None
+            and p["length"] is not None
+            and s["duration"] is not None
+            and s["title"] == p["song"]
+            and s["artist_name"] == p["artist"]
             and abs(p["length"] - s["duration"]) <= self.tolerance
         ]
         if not candidates:
@@ -162,8 +172,21 @@ class Reference:
         for p in self.plays:
             song_id, artist_id = self.match(p)
             t = utc(p["ts"])
-            rows.append((self.songplay_id(p), p["ts"], p["user_id"], p["level"], song_id, artist_id,
-                         p["session_id"], p["location"], p["user_agent"], t.year, t.month))
+            rows.append(
+                (
+                    self.songplay_id(p),
+                    p["ts"],
+                    p["user_id"],
+                    p["level"],
+                    song_id,
+                    artist_id,
+                    p["session_id"],
+                    p["location"],
+                    p["user_agent"],
+                    t.year,
+                    t.month,
+                )
+            )
         return rows
 
     def tables(self) -> Dict[str, List[Tuple]]:

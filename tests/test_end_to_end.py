@@ -55,8 +55,8 @@ def test_sample_has_the_quirks_it_promises(reference):
 
 def test_mojibake_plays_find_their_song(reference, sample_run, spark):
     """Plays whose raw artist text was double-encoded and that the job matched to a song."""
-    import json
     import glob
+    import json
 
     garbled = set()
     for path in glob.glob(os.path.join(SAMPLE, "log_data", "**", "*.json"), recursive=True):

@@ -17,9 +17,23 @@ LATE_THURSDAY = 1543535999000
 def log_row(**values):
     row = {f.name: None for f in LOG_SCHEMA.fields}
     row.update(
-        auth="Logged In", firstName="Ann", lastName="Lee", gender="F", itemInSession=0, level="free",
-        location="Nashville, TN", method="PUT", page="NextSong", sessionId=1, status=200, ts=LATE_THURSDAY,
-        userAgent='"Mozilla/5.0 (X11)"', userId="7", song="Song A", artist="Band A", length=200.0,
+        auth="Logged In",
+        firstName="Ann",
+        lastName="Lee",
+        gender="F",
+        itemInSession=0,
+        level="free",
+        location="Nashville, TN",
+        method="PUT",
+        page="NextSong",
+        sessionId=1,
+        status=200,
+        ts=LATE_THURSDAY,
+        userAgent='"Mozilla/5.0 (X11)"',
+        userId="7",
+        song="Song A",
+        artist="Band A",
+        length=200.0,
     )
     row.update(values)
     return row
@@ -27,8 +41,16 @@ def log_row(**values):
 
 def song_row(**values):
     row = dict(
-        num_songs=1, artist_id="AR1", artist_latitude=None, artist_longitude=None, artist_location="",
-        artist_name="Band A", song_id="SO1", title="Song A", duration=200.0, year=2001,
+        num_songs=1,
+        artist_id="AR1",
+        artist_latitude=None,
+        artist_longitude=None,
+        artist_location="",
+        artist_name="Band A",
+        song_id="SO1",
+        title="Song A",
+        duration=200.0,
+        year=2001,
     )
     row.update(values)
     return row
@@ -50,8 +72,11 @@ def plays_of(logs_df, songs_df, tolerance=2.0):
 
 
 def test_only_next_song_events_are_plays(logs, songs):
-    df = logs(log_row(page="Home", itemInSession=0), log_row(page="NextSong", itemInSession=1),
-              log_row(page="Logout", itemInSession=2))
+    df = logs(
+        log_row(page="Home", itemInSession=0),
+        log_row(page="NextSong", itemInSession=1),
+        log_row(page="Logout", itemInSession=2),
+    )
     rows = plays_of(df, songs(song_row())).collect()
     assert len(rows) == 1
     assert rows[0]["song_id"] == "SO1"
@@ -59,9 +84,11 @@ def test_only_next_song_events_are_plays(logs, songs):
 
 def test_time_parts_are_utc_and_weekday_is_iso(logs):
     events = transform.clean_events(logs(log_row(ts=LATE_THURSDAY)))
-    row = transform.time_table(transform.song_plays(events)).select(
-        F.unix_millis("start_time").alias("ms"), "hour", "day", "week", "month", "year", "weekday"
-    ).collect()[0]
+    row = (
+        transform.time_table(transform.song_plays(events))
+        .select(F.unix_millis("start_time").alias("ms"), "hour", "day", "week", "month", "year", "weekday")
+        .collect()[0]
+    )
     assert tuple(row) == (LATE_THURSDAY, 23, 29, 48, 11, 2018, 4)
 
 
@@ -117,11 +144,10 @@ def test_closest_duration_wins_among_songs_sharing_title_and_artist(logs, songs)
 
 
 def test_mojibake_is_repaired_so_the_play_matches(logs, songs):
-    garbled = "Björk".encode("utf-8").decode("latin-1")
+    garbled = "Björk".encode().decode("latin-1")
     assert garbled == "BjÃ¶rk"
     catalog = songs(song_row(artist_name="Björk", title="Jóga", artist_id="ARB"))
-    df = logs(log_row(artist=garbled, song="Jóga".encode("utf-8").decode("latin-1"),
-                      location="San JosÃ©, CA"))
+    df = logs(log_row(artist=garbled, song="Jóga".encode().decode("latin-1"), location="San JosÃ©, CA"))
     row = plays_of(df, catalog).collect()[0]
     assert (row["song_id"], row["artist_id"], row["location"]) == ("SO1", "ARB", "San José, CA")
 
@@ -156,8 +182,13 @@ def test_song_year_zero_becomes_null_and_duplicates_collapse(songs):
 def test_artist_with_several_names_keeps_the_most_complete_row(songs):
     catalog = songs(
         song_row(song_id="SO1", artist_name="Aaa", artist_location=""),
-        song_row(song_id="SO2", artist_name="Zed feat. Aaa", artist_location="Oslo", artist_latitude=59.9,
-                 artist_longitude=10.7),
+        song_row(
+            song_id="SO2",
+            artist_name="Zed feat. Aaa",
+            artist_location="Oslo",
+            artist_latitude=59.9,
+            artist_longitude=10.7,
+        ),
         song_row(song_id="SO3", artist_name="Bbb", artist_location="Bergen"),
     )
     rows = transform.artists_table(catalog).collect()

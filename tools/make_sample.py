@@ -38,8 +38,14 @@ PLACES = [
     ("Los Angeles, CA", 34.05349, -118.24532),
     ("Hamburg, Germany", 53.55334, 9.99245),
 ]
-USER_PLACES = ["San Francisco-Oakland-Hayward, CA", "Phoenix-Mesa-Scottsdale, AZ", "New York-Newark-Jersey City, NY-NJ-PA",
-               "Atlanta-Sandy Springs-Roswell, GA", "San José-Sunnyvale-Santa Clara, CA", "Chicago-Naperville-Elgin, IL-IN-WI"]
+USER_PLACES = [
+    "San Francisco-Oakland-Hayward, CA",
+    "Phoenix-Mesa-Scottsdale, AZ",
+    "New York-Newark-Jersey City, NY-NJ-PA",
+    "Atlanta-Sandy Springs-Roswell, GA",
+    "San José-Sunnyvale-Santa Clara, CA",
+    "Chicago-Naperville-Elgin, IL-IN-WI",
+]
 FIRST_NAMES = ["Walter", "Kaylee", "Lily", "Jacob", "Chloe", "Tegan", "Aleena", "Zoë", "Jérôme", "Ava", "Noah", "Mia"]
 LAST_NAMES = ["Frye", "Summers", "Koch", "Klein", "Cuevas", "Levine", "Kirby", "Müller", "Núñez", "Smith", "Ortiz"]
 AGENTS = [
@@ -203,8 +209,16 @@ def event(user: Optional[Dict], ts: int, session: int, item: int, page: str, lev
     return row
 
 
-def write_logs(gen: Generator, out: str, songs: List[Dict], users: List[Dict], events: int, days: int,
-               start: dt.date, match_share: float) -> None:
+def write_logs(
+    gen: Generator,
+    out: str,
+    songs: List[Dict],
+    users: List[Dict],
+    events: int,
+    days: int,
+    start: dt.date,
+    match_share: float,
+) -> None:
     per_day = [events // days + (1 if d < events % days else 0) for d in range(days)]
     session = 1
     for d, target in enumerate(per_day):
@@ -244,8 +258,9 @@ def write_logs(gen: Generator, out: str, songs: List[Dict], users: List[Dict], e
             handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
-def generate(out: str, songs: int, events: int, days: int, users: int, start: dt.date, seed: int,
-             match_share: float) -> None:
+def generate(
+    out: str, songs: int, events: int, days: int, users: int, start: dt.date, seed: int, match_share: float
+) -> None:
     gen = Generator(seed)
     artists = gen.artists(max(1, int(songs * 0.85)))
     song_rows = gen.songs(songs, artists)
@@ -266,8 +281,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     if os.path.exists(os.path.join(args.out, "song_data")) or os.path.exists(os.path.join(args.out, "log_data")):
         parser.error(f"{args.out} already holds song_data/ or log_data/: remove them first")
-    generate(args.out, args.songs, args.events, args.days, args.users, dt.date.fromisoformat(args.start),
-             args.seed, args.match_share)
+    generate(
+        args.out,
+        args.songs,
+        args.events,
+        args.days,
+        args.users,
+        dt.date.fromisoformat(args.start),
+        args.seed,
+        args.match_share,
+    )
 
 
 if __name__ == "__main__":
