@@ -1,6 +1,6 @@
 """Render star.png (the star schema) and etl-graph.png (the pipeline) from sparkify.schemas.
 
-    python tools/render_diagrams.py        # writes both PNGs at the repository root
+python tools/render_diagrams.py        # writes both PNGs at the repository root
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def render_star(path: str) -> None:
     fig, ax = plt.subplots(figsize=(13, 9))
     width = 4.5
     fx, fy = 5.0, 6.6
-    fh = box(ax, fx, fy, width, f"{fact.name} (fact)", column_lines(fact), FACT_COLOR)
+    box(ax, fx, fy, width, f"{fact.name} (fact)", column_lines(fact), FACT_COLOR)
     spots = [(0.0, 9.2), (10.0, 9.2), (0.0, 3.4), (10.0, 3.4)]
     for (x, y), dim in zip(spots, dims):
         h = box(ax, x, y, width, dim.name, column_lines(dim), DIM_COLOR)
@@ -88,7 +88,15 @@ def render_graph(path: str) -> None:
     for i, table in enumerate(TABLES):
         y = 6.2 - i * 1.25
         parts = ", ".join(table.partition_by) or "—"
-        box(ax, 8.6, y, 3.6, f"{table.name}", [f"partitioned by: {parts}"], FACT_COLOR if table.kind == "fact" else DIM_COLOR)
+        box(
+            ax,
+            8.6,
+            y,
+            3.6,
+            f"{table.name}",
+            [f"partitioned by: {parts}"],
+            FACT_COLOR if table.kind == "fact" else DIM_COLOR,
+        )
         for source in table.sources:
             sy = inputs[source][1] - 1.3
             ax.annotate("", xy=(8.6, y - 0.4), xytext=(6.85, sy), arrowprops={"arrowstyle": "->", "color": "#555"})
