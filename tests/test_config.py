@@ -1,0 +1,42 @@
+"""dl.cfg parsing: paths, defaults, environment fallbacks, and secrets kept out of reprs."""
+
+from __future__ import annotations
+
+import pytest
+
+from sparkify.config import load_settings
+from sparkify.errors import UserError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "dl.cfg"
+    path.write_text(text)
+    return str(path)
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path):
+    settings = load_settings(write(tmp_path, "[ETL]\nINPUT_DATA = in\nOUTPUT_DATA = s3a://bucket/lake\n"), env={})
+    assert settings.input_root == str(tmp_path / "in")
+    assert settings.output_root == "s3a://bucket/lake"
+    assert settings.duration_tolerance == 2.0
+
+
+def test_shipped_config_runs_the_bundled_sample():
+    settings = load_settings(env={})
+    assert settings.input_root.endswith("data/sample")
+    assert not settings.aws.given
+
+
+def test_keys_fall_back_to_the_environment_and_never_show(tmp_path):
+    settings = load_settings(
+        write(tmp_path, "[AWS]\nAWS_ACCESS_KEY_ID =\n"),
+        env={"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t-value"},
+    )
+    assert settings.aws.given
+    assert "s3cr3t-value" not in repr(settings)
+    assert "s3cr3t-value" not in str(settings)
+
+
+def test_a_bad_number_names_section_key_and_value(tmp_path):
+    with pytest.raises(UserError, match=r"\[ETL\] DURATION_TOLERANCE_SECONDS = 'two'"):
+        load_settings(write(tmp_path, "[ETL]\nDURATION_TOLERANCE_SECONDS = two\n"), env={})
