@@ -11,7 +11,12 @@ from tests.conftest import ROOT
 
 def etl(*args, cwd=ROOT):
     return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "etl.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, os.path.join(ROOT, "etl.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
