@@ -30,6 +30,24 @@ class AwsCredentials:
 
 
 @dataclass(frozen=True)
+class EmrSettings:
+    """[EMR] section: where and how `python -m sparkify.emr submit` runs the job."""
+
+    region: str = "us-west-2"
+    cluster_id: str = ""  # empty: create a cluster that terminates after the step
+    release_label: str = "emr-7.5.0"
+    instance_type: str = "m5.xlarge"
+    core_instances: int = 2
+    code_uri: str = ""  # s3://bucket/prefix where etl.py, the package zip and dl.cfg are uploaded
+    log_uri: str = ""
+    service_role: str = "EMR_DefaultRole"
+    job_flow_role: str = "EMR_EC2_DefaultRole"
+    input_data: str = ""  # s3:// input root for the EMR run
+    output_data: str = ""  # s3:// output root for the EMR run
+    poll_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     input_root: str
     output_root: str
@@ -40,6 +58,7 @@ class Settings:
     s3_endpoint: str = ""
     s3_path_style: bool = False
     aws: AwsCredentials = AwsCredentials()
+    emr: EmrSettings = EmrSettings()
     verbose: bool = False
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -89,7 +108,23 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
         secret_access_key=_get(parser, "AWS", "AWS_SECRET_ACCESS_KEY") or env.get("AWS_SECRET_ACCESS_KEY", ""),
         session_token=_get(parser, "AWS", "AWS_SESSION_TOKEN") or env.get("AWS_SESSION_TOKEN", ""),
     )
+    defaults = EmrSettings()
+    emr = EmrSettings(
+        region=_get(parser, "EMR", "REGION", defaults.region) or env.get("AWS_DEFAULT_REGION", defaults.region),
+        cluster_id=_get(parser, "EMR", "CLUSTER_ID"),
+        release_label=_get(parser, "EMR", "RELEASE_LABEL", defaults.release_label),
+        instance_type=_get(parser, "EMR", "INSTANCE_TYPE", defaults.instance_type),
+        core_instances=number("EMR", "CORE_INSTANCES", str(defaults.core_instances), int),  # type: ignore[arg-type]
+        code_uri=_get(parser, "EMR", "CODE_URI"),
+        log_uri=_get(parser, "EMR", "LOG_URI"),
+        service_role=_get(parser, "EMR", "SERVICE_ROLE", defaults.service_role),
+        job_flow_role=_get(parser, "EMR", "JOB_FLOW_ROLE", defaults.job_flow_role),
+        input_data=_get(parser, "EMR", "INPUT_DATA"),
+        output_data=_get(parser, "EMR", "OUTPUT_DATA"),
+        poll_seconds=number("EMR", "POLL_SECONDS", "30", float),  # type: ignore[arg-type]
+    )
     return Settings(
+        emr=emr,
         input_root=_resolve(_get(parser, "ETL", "INPUT_DATA", "data/sample"), base),
         output_root=_resolve(_get(parser, "ETL", "OUTPUT_DATA", "output"), base),
         duration_tolerance=number("ETL", "DURATION_TOLERANCE_SECONDS", "2.0", float),  # type: ignore[arg-type]
