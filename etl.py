@@ -28,6 +28,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("--output", help="output root for the five tables; overrides OUTPUT_DATA")
     parser.add_argument("--master", help="Spark master, e.g. local[2]; default: spark-submit's, else local[*]")
+    parser.add_argument("--skip-checks", action="store_true", help="do not run the data-quality checks")
+    parser.add_argument(
+        "--checks-only", action="store_true", help="only run the data-quality checks against the existing output"
+    )
     parser.add_argument("--verbose", action="store_true", help="Spark's INFO logs, progress bars and stack traces")
     return parser.parse_args(argv)
 
@@ -39,14 +43,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             input_root=args.input, output_root=args.output, master=args.master, verbose=args.verbose or None
         )
         from sparkify.pipeline import execute
-        from sparkify.report import summary
 
-        result = execute(settings)
+        return execute(settings, checks_only=args.checks_only, skip_checks=args.skip_checks)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(summary(result))
-    return 0
 
 
 if __name__ == "__main__":

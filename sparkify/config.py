@@ -54,6 +54,7 @@ class Settings:
     master: str = ""
     shuffle_partitions: int = 4
     duration_tolerance: float = 2.0
+    max_rejected_share: float = 0.05
     jars_packages: str = ""
     s3_endpoint: str = ""
     s3_path_style: bool = False
@@ -128,6 +129,7 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
         input_root=_resolve(_get(parser, "ETL", "INPUT_DATA", "data/sample"), base),
         output_root=_resolve(_get(parser, "ETL", "OUTPUT_DATA", "output"), base),
         duration_tolerance=number("ETL", "DURATION_TOLERANCE_SECONDS", "2.0", float),  # type: ignore[arg-type]
+        max_rejected_share=number("ETL", "MAX_REJECTED_SHARE", "0.05", float),  # type: ignore[arg-type]
         master=_get(parser, "SPARK", "MASTER"),
         shuffle_partitions=number("SPARK", "SHUFFLE_PARTITIONS", "4", int),  # type: ignore[arg-type]
         jars_packages=_get(parser, "SPARK", "JARS_PACKAGES"),

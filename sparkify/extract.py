@@ -10,10 +10,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from sparkify.errors import UserError
-from sparkify.schemas import CORRUPT_RECORD, LOG_SCHEMA, SONG_SCHEMA, with_corrupt_record
+from sparkify.schemas import CORRUPT_RECORD, LOG_SCHEMA, SONG_SCHEMA, SOURCE_FILE, with_corrupt_record
 from sparkify.storage import is_local, join_uri, local_path, path_exists
-
-SOURCE_FILE = "_source_file"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Dict
 
@@ -19,6 +20,7 @@ class Written:
     files: int
     bytes: int
     partitions: int
+    seconds: float = 0.0
 
 
 def table_path(output_root: str, table: Table) -> str:
@@ -38,6 +40,8 @@ def _last_write_metrics(spark: SparkSession) -> Dict[str, int]:
     by_name: Dict[str, int] = {}
     graph = store.planGraph(execution_id)
     for node in jvm.scala.collection.JavaConverters.seqAsJavaList(graph.allNodes()):
+        if "InsertInto" not in node.name() and "WriteFiles" not in node.name():
+            continue  # only the write command's own metrics, not those of the scans below it
         for metric in jvm.scala.collection.JavaConverters.seqAsJavaList(node.metrics()):
             raw = values.get(metric.accumulatorId())
             if raw.isDefined():
@@ -47,9 +51,24 @@ def _last_write_metrics(spark: SparkSession) -> Dict[str, int]:
     return by_name
 
 
+QUARANTINE = "_quarantine"
+
+
+def write_quarantine(spark: SparkSession, rejects: DataFrame, output_root: str) -> Written:
+    """Rejected records as JSON lines under OUTPUT/_quarantine/source=<song_data|log_data>/,
+    each with its source file, raw text and reason. Replaced on every run."""
+    begun = time.monotonic()
+    path = join_uri(output_root, QUARANTINE)
+    rejects.coalesce(1).write.mode("overwrite").partitionBy("source").json(path)
+    rows = _last_write_metrics(spark).get("number of output rows", 0)
+    listing = list_data_files(spark, path, 1)
+    return Written(QUARANTINE, path, rows, listing.files, listing.bytes, listing.partitions, time.monotonic() - begun)
+
+
 def write_table(spark: SparkSession, df: DataFrame, table: Table, output_root: str) -> Written:
     """Overwrite one table. Partitioned tables are shuffled by their partition columns first, so
     each partition folder gets one file instead of one per task."""
+    begun = time.monotonic()
     path = table_path(output_root, table)
     if table.partition_by:
         writer = df.repartition(*table.partition_by).write.partitionBy(*table.partition_by)
@@ -67,4 +86,5 @@ def write_table(spark: SparkSession, df: DataFrame, table: Table, output_root: s
         files=listing.files,
         bytes=listing.bytes,
         partitions=listing.partitions,
+        seconds=time.monotonic() - begun,
     )

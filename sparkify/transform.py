@@ -5,10 +5,26 @@ Every table ends in an explicit ``select`` of the columns declared in ``sparkify
 
 from __future__ import annotations
 
+from typing import Tuple
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table
+from sparkify.schemas import (
+    ARTISTS,
+    CORRUPT_RECORD,
+    LOG_SCHEMA,
+    SONG_SCHEMA,
+    SONGPLAYS,
+    SONGS,
+    SOURCE_FILE,
+    TIME,
+    USERS,
+    Table,
+)
+
+# Column added by the flag_* transforms: why a row cannot be used (null: it can).
+REASON = "_reject_reason"
 
 # A character U+00C2..U+00F4 followed by one in U+0080..U+00BF: what a UTF-8 lead and
 # continuation byte look like when the bytes were decoded as Latin-1 (e.g. "BjÃ¶rk").
@@ -37,12 +53,89 @@ def _blank_to_null(col: Column) -> Column:
     return F.when(trimmed == "", F.lit(None)).otherwise(trimmed)
 
 
-def clean_events(logs: DataFrame) -> DataFrame:
-    """Raw log rows -> typed, repaired events, one row per distinct event.
+def _blank(col: Column) -> Column:
+    return col.isNull() | (F.trim(col) == "")
 
-    An event is identified by (userId, sessionId, itemInSession, ts); exact repeats of it
-    (the same line twice in the input) are kept once.
-    """
+
+def _first_reason(*rules: Tuple[Column, str]) -> Column:
+    """The text of the first rule that holds; null when none does."""
+    reason = F.lit(None).cast("string")
+    for condition, text in reversed(rules):
+        reason = F.when(condition, F.lit(text)).otherwise(reason)
+    return reason
+
+
+WRONG_JSON = "not valid JSON, or a field of the wrong type (see raw)"
+
+
+def flag_log_rows(logs: DataFrame) -> DataFrame:
+    """Add REASON to each raw log row (null: usable). An event is identified by (userId,
+    sessionId, itemInSession, ts); a second copy of the same event is flagged as a repeat."""
+    reason = _first_reason(
+        (F.col(CORRUPT_RECORD).isNotNull(), WRONG_JSON),
+        (F.col("ts").isNull(), "missing ts (epoch milliseconds)"),
+        (_blank(F.col("page")), "missing page"),
+        (F.col("sessionId").isNull() | F.col("itemInSession").isNull(), "missing sessionId or itemInSession"),
+        ((F.col("page") == "NextSong") & _blank(F.col("userId")), "NextSong without userId"),
+        ((F.col("page") == "NextSong") & _blank(F.col("song")), "NextSong without song title"),
+    )
+    identity = Window.partitionBy("userId", "sessionId", "itemInSession", "ts").orderBy(
+        F.col(REASON).asc_nulls_first(), SOURCE_FILE, "page", "song", "artist", "length", "level"
+    )
+    flagged = logs.withColumn(REASON, reason)
+    repeat = (F.row_number().over(identity) > 1) & F.col(REASON).isNull()
+    return flagged.withColumn(REASON, F.when(repeat, F.lit("repeat of an event already read")).otherwise(F.col(REASON)))
+
+
+def flag_song_rows(songs: DataFrame) -> DataFrame:
+    """Add REASON to each raw song row (null: usable)."""
+    reason = _first_reason(
+        (F.col(CORRUPT_RECORD).isNotNull(), WRONG_JSON),
+        (_blank(F.col("song_id")), "missing song_id"),
+        (_blank(F.col("artist_id")), "missing artist_id"),
+        (F.col("title").isNull(), "missing title"),
+    )
+    return songs.withColumn(REASON, reason)
+
+
+def usable(flagged: DataFrame) -> DataFrame:
+    return flagged.where(F.col(REASON).isNull())
+
+
+def _rejected(flagged: DataFrame, source: str, fields: Tuple[str, ...]) -> DataFrame:
+    """Quarantine records: where they came from, their raw text and why they were rejected."""
+    raw = F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.struct(*[F.col(c) for c in fields])))
+    return flagged.where(F.col(REASON).isNotNull()).select(
+        F.lit(source).alias("source"),
+        F.col(SOURCE_FILE).alias("source_file"),
+        raw.alias("raw"),
+        F.col(REASON).alias("reason"),
+    )
+
+
+def rejected_logs(flagged: DataFrame) -> DataFrame:
+    return _rejected(flagged, "log_data", tuple(LOG_SCHEMA.fieldNames()))
+
+
+def rejected_songs(flagged: DataFrame) -> DataFrame:
+    return _rejected(flagged, "song_data", tuple(SONG_SCHEMA.fieldNames()))
+
+
+def tally(flagged: DataFrame, count_plays: bool) -> DataFrame:
+    """One row of counts: records read, used, rejected (and usable NextSong events)."""
+    ok = F.col(REASON).isNull()
+    aggs = [
+        F.count(F.lit(1)).alias("read"),
+        F.count(F.when(ok, 1)).alias("used"),
+        F.count(F.when(~ok, 1)).alias("rejected"),
+    ]
+    if count_plays:
+        aggs.append(F.count(F.when(ok & (F.col("page") == "NextSong"), 1)).alias("next_song"))
+    return flagged.agg(*aggs)
+
+
+def clean_events(logs: DataFrame) -> DataFrame:
+    """Usable log rows -> typed, repaired events."""
     return logs.select(
         F.timestamp_millis(F.col("ts")).alias("start_time"),
         F.col("ts"),
@@ -60,7 +153,7 @@ def clean_events(logs: DataFrame) -> DataFrame:
         repair_mojibake(F.col("location")).alias("location"),
         # userAgent arrives wrapped in literal double quotes: drop that one pair.
         F.regexp_replace(F.col("userAgent"), '^"(.*)"$', "$1").alias("user_agent"),
-    ).dropDuplicates(["user_id", "session_id", "item_in_session", "ts"])
+    )
 
 
 def song_plays(events: DataFrame) -> DataFrame:
@@ -80,7 +173,7 @@ def clean_songs(songs: DataFrame) -> DataFrame:
         F.col("artist_longitude"),
         F.when(F.col("year") > 0, F.col("year")).alias("year"),
         F.col("duration"),
-    ).where(F.col("song_id").isNotNull() & F.col("artist_id").isNotNull())
+    )
 
 
 def _first_per(df: DataFrame, key: str, *order: Column) -> DataFrame:

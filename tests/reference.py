@@ -53,15 +53,23 @@ class Reference:
     def __init__(self, root: str, tolerance: float = 2.0) -> None:
         self.tolerance = tolerance
         self.songs = [self._song(s) for s in json_lines(os.path.join(root, "song_data"))]
-        self.songs = [s for s in self.songs if s["song_id"] and s["artist_id"]]
+        self.songs = [s for s in self.songs if s["song_id"] and s["artist_id"] and s["title"] is not None]
         events: Dict[tuple, dict] = {}
         for e in json_lines(os.path.join(root, "log_data")):
-            if e.get("ts") is None:
+            if not self._usable(e):
                 continue
-            row = self._event(e)
-            events.setdefault((row["user_id"], row["session_id"], row["item"], row["ts"]), row)
+            events.setdefault((e.get("userId"), e["sessionId"], e["itemInSession"], e["ts"]), self._event(e))
         self.events = list(events.values())
         self.plays = [e for e in self.events if e["page"] == "NextSong"]
+
+    @staticmethod
+    def _usable(e: dict) -> bool:
+        def blank(v: object) -> bool:
+            return v is None or (isinstance(v, str) and not v.strip(" "))
+
+        if e.get("ts") is None or blank(e.get("page")) or e.get("sessionId") is None or e.get("itemInSession") is None:
+            return False
+        return e["page"] != "NextSong" or not (blank(e.get("userId")) or blank(e.get("song")))
 
     @staticmethod
     def _song(s: dict) -> dict:

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from sparkify import transform
-from sparkify.schemas import LOG_SCHEMA, SONG_SCHEMA
+from sparkify.schemas import CORRUPT_RECORD, LOG_SCHEMA, SONG_SCHEMA, SOURCE_FILE
 
 # 2018-11-29 23:59:59 UTC: 15:59 in Los Angeles, where the tests run, and a Thursday.
 LATE_THURSDAY = 1543535999000
@@ -58,7 +58,13 @@ def song_row(**values):
 
 @pytest.fixture
 def logs(spark):
-    return lambda *rows: spark.createDataFrame(list(rows), LOG_SCHEMA)
+    """Raw log rows as the reader gives them: with the corrupt-record and source-file columns."""
+
+    def make(*rows):
+        df = spark.createDataFrame(list(rows), LOG_SCHEMA)
+        return df.withColumn(CORRUPT_RECORD, F.lit(None).cast("string")).withColumn(SOURCE_FILE, F.lit("f.json"))
+
+    return make
 
 
 @pytest.fixture
@@ -66,8 +72,12 @@ def songs(spark):
     return lambda *rows: transform.clean_songs(spark.createDataFrame(list(rows), SONG_SCHEMA))
 
 
+def events_of(logs_df):
+    return transform.clean_events(transform.usable(transform.flag_log_rows(logs_df)))
+
+
 def plays_of(logs_df, songs_df, tolerance=2.0):
-    plays = transform.song_plays(transform.clean_events(logs_df))
+    plays = transform.song_plays(events_of(logs_df))
     return transform.songplays_table(plays, songs_df, tolerance)
 
 
@@ -83,7 +93,7 @@ def test_only_next_song_events_are_plays(logs, songs):
 
 
 def test_time_parts_are_utc_and_weekday_is_iso(logs):
-    events = transform.clean_events(logs(log_row(ts=LATE_THURSDAY)))
+    events = events_of(logs(log_row(ts=LATE_THURSDAY)))
     row = (
         transform.time_table(transform.song_plays(events))
         .select(F.unix_millis("start_time").alias("ms"), "hour", "day", "week", "month", "year", "weekday")
@@ -106,7 +116,7 @@ def test_users_hold_latest_level_whatever_the_input_order(logs):
         log_row(userId="8", ts=5000, level="paid"),
         log_row(userId="8", ts=6000, level="free", page="Submit Downgrade", itemInSession=1),
     )
-    users = {r["user_id"]: r["level"] for r in transform.users_table(transform.clean_events(df)).collect()}
+    users = {r["user_id"]: r["level"] for r in transform.users_table(events_of(df)).collect()}
     assert users == {"7": "paid", "8": "free"}
 
 
@@ -116,7 +126,7 @@ def test_users_leave_out_logged_out_rows_and_non_listeners(logs):
         log_row(userId="9", page="Home"),
         log_row(userId="7"),
     )
-    assert [r["user_id"] for r in transform.users_table(transform.clean_events(df)).collect()] == ["7"]
+    assert [r["user_id"] for r in transform.users_table(events_of(df)).collect()] == ["7"]
 
 
 def test_a_repeated_event_counts_once(logs, songs):
@@ -201,3 +211,29 @@ def test_numeric_looking_text_stays_text(spark):
     )
     row = transform.songs_table(transform.clean_songs(df)).first()
     assert row["title"] == "1979"
+
+
+def test_rows_that_cannot_be_used_are_flagged_with_a_reason(logs):
+    df = logs(
+        log_row(),
+        log_row(),  # the same event twice
+        log_row(ts=None, itemInSession=1),
+        log_row(userId="", itemInSession=2),
+        log_row(page=None, itemInSession=3),
+        log_row(sessionId=None, itemInSession=4),
+        log_row(song=None, itemInSession=5),
+        log_row(page="Home", userId="", itemInSession=6),  # a logged-out page view is fine
+    )
+    reasons = sorted(r[transform.REASON] or "" for r in transform.flag_log_rows(df).collect())
+    assert reasons == [
+        "",
+        "",
+        "NextSong without song title",
+        "NextSong without userId",
+        "missing page",
+        "missing sessionId or itemInSession",
+        "missing ts (epoch milliseconds)",
+        "repeat of an event already read",
+    ]
+    counts = transform.tally(transform.flag_log_rows(df), count_plays=True).first().asDict()
+    assert counts == {"read": 8, "used": 2, "rejected": 6, "next_song": 1}

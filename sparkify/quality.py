@@ -1,0 +1,198 @@
+"""Data-quality checks: data, not code. Each check is a dict
+
+    {'name': ..., 'test_sql': ..., 'expected_result': ...}          # equality
+    {'name': ..., 'test_sql': ..., '>': 0}                          # or one comparison key
+
+``test_sql`` returns one value; it runs with spark.sql over the tables read back from the output
+(temp views named like the tables). ``{placeholders}`` in test_sql or the expected value are
+filled from the run (e.g. ``{next_song_events}``); a check whose placeholder the run does not
+know (as in --checks-only) is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from pyspark.sql import SparkSession
+
+from sparkify.schemas import TABLES
+from sparkify.storage import join_uri
+
+Check = Dict[str, Any]
+
+COMPARISONS: Dict[str, Callable[[Any, Any], bool]] = {
+    "expected_result": operator.eq,
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def _key_checks() -> List[Check]:
+    checks: List[Check] = []
+    for table in TABLES:
+        key = ", ".join(table.primary_key)
+        nulls = " OR ".join(f"{c} IS NULL" for c in table.primary_key)
+        checks.append(
+            {
+                "name": f"{table.name}: primary key ({key}) not null",
+                "test_sql": f"SELECT COUNT(*) FROM {table.name} WHERE {nulls}",
+                "expected_result": 0,
+            }
+        )
+        checks.append(
+            {
+                "name": f"{table.name}: primary key ({key}) unique",
+                "test_sql": f"SELECT COUNT(*) FROM (SELECT {key} FROM {table.name} GROUP BY {key} HAVING COUNT(*) > 1)",
+                "expected_result": 0,
+            }
+        )
+    return checks
+
+
+def _orphans(child: str, column: str, parent: str, parent_column: Optional[str] = None) -> Check:
+    parent_column = parent_column or column
+    return {
+        "name": f"{child}.{column} -> {parent}.{parent_column}: no orphans",
+        "test_sql": f"SELECT COUNT(*) FROM {child} c LEFT ANTI JOIN {parent} p ON c.{column} = p.{parent_column} "
+        f"WHERE c.{column} IS NOT NULL",
+        "expected_result": 0,
+    }
+
+
+DEFAULT_CHECKS: List[Check] = [
+    *_key_checks(),
+    _orphans("songplays", "user_id", "users"),
+    _orphans("songplays", "start_time", "time"),
+    _orphans("songplays", "song_id", "songs"),
+    _orphans("songplays", "artist_id", "artists"),
+    _orphans("songs", "artist_id", "artists"),
+    {
+        "name": "levels are free or paid",
+        "test_sql": "SELECT (SELECT COUNT(*) FROM users WHERE level NOT IN ('free', 'paid') OR level IS NULL)"
+        " + (SELECT COUNT(*) FROM songplays WHERE level NOT IN ('free', 'paid') OR level IS NULL)",
+        "expected_result": 0,
+    },
+    {
+        "name": "no songplay before 2000 or in the future",
+        "test_sql": "SELECT COUNT(*) FROM songplays "
+        "WHERE start_time < TIMESTAMP '2000-01-01 00:00:00' OR start_time > current_timestamp()",
+        "expected_result": 0,
+    },
+    {
+        "name": "songplays: partition columns agree with start_time",
+        "test_sql": "SELECT COUNT(*) FROM songplays WHERE year <> year(start_time) OR month <> month(start_time)",
+        "expected_result": 0,
+    },
+    {
+        "name": "time: partition columns agree with start_time",
+        "test_sql": "SELECT COUNT(*) FROM time WHERE year <> year(start_time) OR month <> month(start_time) "
+        "OR hour <> hour(start_time)",
+        "expected_result": 0,
+    },
+    {
+        "name": "songplays written = NextSong events read (less rejected)",
+        "test_sql": "SELECT COUNT(*) FROM songplays WHERE {written_partitions}",
+        "expected_result": "{next_song_events}",
+    },
+    {"name": "songplays not empty", "test_sql": "SELECT COUNT(*) FROM songplays", ">": 0},
+]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    test_sql: str
+    comparison: str
+    expected: Any
+    actual: Any
+    status: str  # "passed", "failed", "error", "skipped"
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "error")
+
+
+def register_tables(spark: SparkSession, output_root: str) -> None:
+    """Each table read back from the output with its declared schema, as a temp view."""
+    for table in TABLES:
+        spark.read.schema(table.columns).parquet(join_uri(output_root, table.name)).createOrReplaceTempView(table.name)
+
+
+def _comparison(check: Check) -> str:
+    found = [key for key in COMPARISONS if key in check]
+    if len(found) != 1:
+        raise ValueError(
+            f"check {check.get('name')!r} needs exactly one of {', '.join(COMPARISONS)}; it has {found or 'none'}"
+        )
+    return found[0]
+
+
+def _fill(value: Any, context: Mapping[str, Any]) -> Any:
+    return value.format(**context) if isinstance(value, str) and "{" in value else value
+
+
+def _coerce(expected: Any, actual: Any) -> Any:
+    """An expected value filled from a placeholder is text: compare it as the actual's type."""
+    if isinstance(expected, str) and isinstance(actual, (int, float)) and not isinstance(actual, bool):
+        try:
+            return type(actual)(expected)
+        except ValueError:
+            return expected
+    return expected
+
+
+def run_check(spark: SparkSession, check: Check, context: Mapping[str, Any]) -> CheckResult:
+    comparison = _comparison(check)
+    name = str(check.get("name") or check["test_sql"])
+    try:
+        sql = _fill(check["test_sql"], context)
+        expected = _fill(check[comparison], context)
+    except KeyError as missing:
+        return CheckResult(
+            name, check["test_sql"], comparison, check[comparison], None, "skipped", f"needs {missing} from a run"
+        )
+    try:
+        row = spark.sql(sql).first()
+    except Exception as exc:  # a broken check is reported, not fatal: the others still run
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return CheckResult(name, sql, comparison, expected, None, "error", message[:300])
+    actual = row[0] if row is not None else None
+    expected = _coerce(expected, actual)
+    passed = actual is not None and COMPARISONS[comparison](actual, expected)
+    return CheckResult(name, sql, comparison, expected, actual, "passed" if passed else "failed")
+
+
+def run_checks(
+    spark: SparkSession, output_root: str, checks: Sequence[Check], context: Optional[Mapping[str, Any]] = None
+) -> List[CheckResult]:
+    """Run every check (collecting all failures) over the tables under ``output_root``."""
+    register_tables(spark, output_root)
+    try:
+        return [run_check(spark, check, context or {}) for check in checks]
+    finally:
+        for table in TABLES:
+            spark.catalog.uncacheTable(table.name)
+
+
+def format_results(results: Sequence[CheckResult]) -> str:
+    lines = []
+    for r in results:
+        symbol = {"passed": "ok  ", "failed": "FAIL", "error": "ERR ", "skipped": "skip"}[r.status]
+        op = "==" if r.comparison == "expected_result" else r.comparison
+        line = f"  {symbol} {r.name}"
+        if r.status == "failed":
+            line += f": got {r.actual!r}, expected {op} {r.expected!r}"
+        elif r.detail:
+            line += f": {r.detail}"
+        lines.append(line)
+    failed = sum(r.failed for r in results)
+    passed = sum(r.status == "passed" for r in results)
+    lines.append(f"Checks: {passed} of {len(results)} passed" + (f", {failed} FAILED" if failed else ""))
+    return "\n".join(lines)

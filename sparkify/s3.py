@@ -1,0 +1,59 @@
+"""S3 access for the job: URI schemes per platform, and credentials set where they don't show.
+
+- On EMR, ``s3://`` is EMRFS (with the S3-optimized committer): s3a:// and s3n:// URIs are mapped
+  to s3://. Elsewhere s3:// and s3n:// are mapped to s3a:// (Hadoop's S3A connector).
+- Keys from dl.cfg (or AWS_* variables) go into the session's Hadoop configuration at run time,
+  not into SparkConf, so they are not listed in Spark's environment page or logged with it.
+  Without keys, S3A's default chain applies (environment, then the instance profile).
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+from pyspark.sql import SparkSession
+
+from sparkify.config import Settings
+
+EMR_MARKERS = ("/usr/share/aws/emr/emrfs", "/emr/instance-controller")
+S3_SCHEMES = ("s3", "s3a", "s3n")
+
+
+def on_emr() -> bool:
+    return any(os.path.exists(marker) for marker in EMR_MARKERS)
+
+
+def is_s3(uri: str) -> bool:
+    return urlparse(uri).scheme in S3_SCHEMES
+
+
+def normalize_uri(uri: str, emr: bool) -> str:
+    """s3://, s3a:// and s3n:// all name the same object; use the scheme the platform serves."""
+    scheme = urlparse(uri).scheme
+    if scheme not in S3_SCHEMES:
+        return uri
+    wanted = "s3" if emr else "s3a"
+    return wanted + uri[len(scheme) :]
+
+
+def configure(spark: SparkSession, settings: Settings) -> None:
+    """Point S3A at the endpoint and credentials of the settings (no-op on EMR's EMRFS)."""
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    if settings.s3_endpoint:
+        conf.set("fs.s3a.endpoint", settings.s3_endpoint)
+        conf.set("fs.s3a.connection.ssl.enabled", str(settings.s3_endpoint.startswith("https")).lower())
+    if settings.s3_path_style:
+        conf.set("fs.s3a.path.style.access", "true")
+    # Fail fast on a wrong endpoint or key instead of retrying for minutes.
+    conf.set("fs.s3a.attempts.maximum", "3")
+    conf.set("fs.s3a.retry.limit", "3")
+    conf.set("fs.s3a.connection.establish.timeout", "5000")
+    aws = settings.aws
+    if aws.given:
+        provider = "TemporaryAWSCredentialsProvider" if aws.session_token else "SimpleAWSCredentialsProvider"
+        conf.set("fs.s3a.aws.credentials.provider", f"org.apache.hadoop.fs.s3a.{provider}")
+        conf.set("fs.s3a.access.key", aws.access_key_id)
+        conf.set("fs.s3a.secret.key", aws.secret_access_key)
+        if aws.session_token:
+            conf.set("fs.s3a.session.token", aws.session_token)
