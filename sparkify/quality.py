@@ -194,5 +194,10 @@ def format_results(results: Sequence[CheckResult]) -> str:
         lines.append(line)
     failed = sum(r.failed for r in results)
     passed = sum(r.status == "passed" for r in results)
-    lines.append(f"Checks: {passed} of {len(results)} passed" + (f", {failed} FAILED" if failed else ""))
+    skipped = sum(r.status == "skipped" for r in results)
+    lines.append(
+        f"Checks: {passed} of {len(results)} passed"
+        + (f", {skipped} skipped" if skipped else "")
+        + (f", {failed} FAILED" if failed else "")
+    )
     return "\n".join(lines)

@@ -241,7 +241,7 @@ def time_table(plays: DataFrame) -> DataFrame:
 
 def songplay_id(*cols: Column) -> Column:
     """A stable id: the first 60 bits of SHA-256 over the event's identity, as a positive bigint.
-    Same event, same id, on every run and every engine (see tests/reference.py)."""
+    Same event, same id, on every run and every engine (see tools/reference.py)."""
     identity = F.concat_ws("|", *[c.cast("string") for c in cols])
     return F.conv(F.substring(F.sha2(identity, 256), 1, 15), 16, 10).cast("bigint")
 

@@ -42,3 +42,13 @@ def spark(settings):
     session = build_session(settings)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_run(spark, settings):
+    """The job on the bundled sample, once per test run, with the default checks."""
+    from sparkify import pipeline
+    from sparkify.quality import DEFAULT_CHECKS
+
+    result = pipeline.run(spark, settings, checks=DEFAULT_CHECKS)
+    return result, settings.output_root

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from sparkify import pipeline
 from sparkify.schemas import TABLES, TABLES_BY_NAME
 from tests.conftest import SAMPLE, SHARED_SAMPLE
-from tests.reference import Reference
+from tools.reference import Reference
 
 
 def read_table(spark, root, name):
@@ -19,12 +19,6 @@ def read_table(spark, root, name):
     df = spark.read.schema(table.columns).parquet(os.path.join(root, name))
     cols = [F.unix_millis(c).alias(c) if c == "start_time" else F.col(c) for c in table.column_names]
     return [tuple(r) for r in df.select(cols).collect()]
-
-
-@pytest.fixture(scope="module")
-def sample_run(spark, settings):
-    result = pipeline.run(spark, settings)
-    return result, settings.output_root
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,102 @@
+"""Data-quality checks, the analysts' queries and the run report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import etl
+from sparkify.analyst import run_queries
+from sparkify.quality import run_checks
+from tests.conftest import ROOT
+from tools import expected_results
+
+QUERIES = os.path.join(ROOT, "queries")
+
+
+def test_every_default_check_passes_on_the_sample(sample_run):
+    result, _ = sample_run
+    assert len(result.checks) >= 20
+    assert [c.name for c in result.checks if c.status != "passed"] == []
+    counted = next(c for c in result.checks if c.name.startswith("songplays written ="))
+    assert counted.actual == counted.expected == result.sources["log_data"].next_song == 996
+
+
+def test_checks_are_data_and_may_compare_other_than_equality(spark, sample_run):
+    _, root = sample_run
+    checks = [
+        {"name": "many plays", "test_sql": "SELECT COUNT(*) FROM songplays", ">": 10_000},
+        {"name": "some plays", "test_sql": "SELECT COUNT(*) FROM songplays", ">=": 1},
+        {"name": "users", "test_sql": "SELECT COUNT(*) FROM users", "expected_result": 39},
+        {"name": "broken", "test_sql": "SELECT COUNT(*) FROM no_such_table", "expected_result": 0},
+        {"name": "needs a run", "test_sql": "SELECT 1", "expected_result": "{next_song_events}"},
+    ]
+    results = {r.name: r for r in run_checks(spark, root, checks)}
+    assert (results["many plays"].status, results["many plays"].actual) == ("failed", 996)
+    assert results["some plays"].status == "passed"
+    assert (results["users"].status, results["users"].actual) == ("failed", 40)
+    assert results["broken"].status == "error" and "no_such_table" in results["broken"].detail
+    assert results["needs a run"].status == "skipped"
+
+
+def test_a_failing_check_fails_the_command_and_names_the_check(sample_run, tmp_path, spark, capsys):
+    _, root = sample_run
+    copy = tmp_path / "out"
+    shutil.copytree(root, copy)
+    users = copy / "users"
+    # a second copy of the users file: every user_id now appears twice
+    part = next(p for p in os.listdir(users) if p.endswith(".parquet"))
+    shutil.copy(users / part, users / ("dup-" + part))
+    code = etl.main(["--checks-only", "--output", str(copy), "--master", "local[2]"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL users: primary key (user_id) unique: got 40, expected == 0" in out
+    assert "Checks: 19 of 21 passed, 1 skipped, 1 FAILED" in out
+
+
+def test_expected_query_results_are_computed_without_spark_and_committed():
+    for path, text in expected_results.compute().items():
+        with open(path, encoding="utf-8") as handle:
+            assert handle.read() == text, f"{path} is out of date: run python tools/expected_results.py"
+
+
+def test_queries_agree_with_the_spark_output(spark, sample_run):
+    _, root = sample_run
+    differing, report = run_queries(spark, root, QUERIES)
+    assert differing == 0, report
+    assert report.count("  ok   ") == 6
+
+
+def test_a_differing_query_is_shown_side_by_side(spark, sample_run, tmp_path):
+    _, root = sample_run
+    folder = tmp_path / "queries"
+    shutil.copytree(QUERIES, folder)
+    expected = folder / "03_paid_vs_free.expected.csv"
+    lines = expected.read_text().splitlines()
+    level, plays, listeners = lines[1].split(",")
+    lines[1] = f"{level},{int(plays) + 1},{listeners}"
+    expected.write_text("\n".join(lines) + "\n")
+    differing, report = run_queries(spark, root, str(folder))
+    assert differing == 1
+    assert "03_paid_vs_free: differs" in report
+    assert f"! {level},{int(plays) + 1},{listeners}" in report
+    assert f"| {level},{plays},{listeners}" in report
+
+
+def test_the_run_report_holds_counts_tables_checks_and_stage_times(sample_run):
+    result, root = sample_run
+    with open(os.path.join(root, "_reports", f"{result.run_id}.json"), encoding="utf-8") as handle:
+        report = json.load(handle)
+    assert report["status"] == "ok"
+    assert report["sources"]["log_data"]["read"] == 1800
+    assert report["sources"]["log_data"]["files"] == 3
+    assert report["sources"]["song_data"]["files"] == 301
+    assert report["sources"]["song_data"]["bytes"] > 0
+    assert report["sources"]["log_data"]["rejected"] == 0
+    tables = {t["table"]: t for t in report["tables"]}
+    assert tables["songplays"]["rows"] == 996
+    assert tables["songs"]["files"] == tables["songs"]["partitions"] > 100
+    assert len(report["checks"]) == 21
+    assert set(report["seconds"]) >= {"extract", "transform", "load", "checks", "total"}
+    assert "secret" not in json.dumps(report).lower()
