@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from typing import List, Optional
 
 from sparkify.config import DEFAULT_CONFIG, load_settings
-from sparkify.errors import UserError
+from sparkify.errors import UserError, explain, redact
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -38,6 +39,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    settings = None
     try:
         settings = load_settings(args.config).with_overrides(
             input_root=args.input, output_root=args.output, master=args.master, verbose=args.verbose or None
@@ -48,6 +50,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # Spark/Java failures: one paragraph unless --verbose
+        secrets = (settings.aws.secret_access_key, settings.aws.session_token) if settings else ()
+        message = explain(exc, secrets)
+        if message is None or args.verbose:
+            print(redact(traceback.format_exc(), secrets), file=sys.stderr)
+        print(f"error: {message or redact(str(exc).splitlines()[0], secrets)}", file=sys.stderr)
+        if not args.verbose:
+            print("(run with --verbose for Spark's full error)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -114,11 +114,20 @@ def run(
     except UserError as exc:
         result.status, result.message = "failed", str(exc)
         raise
+    except Exception as exc:
+        result.status, result.message = "failed", type(exc).__name__
+        raise
     finally:
         seconds["total"] = sum(v for k, v in seconds.items() if k in ("extract", "transform", "load", "checks"))
-        if result.status != "running":
-            write_text(spark, report_uri(settings.output_root, result.run_id), result.to_json())
+        _write_report(spark, settings, result)
     return result
+
+
+def _write_report(spark: SparkSession, settings: Settings, result: RunResult) -> None:
+    try:
+        write_text(spark, report_uri(settings.output_root, result.run_id), result.to_json())
+    except Exception as exc:  # a report that cannot be written must not hide the run's own error
+        print(f"warning: could not write the run report ({type(exc).__name__})", file=sys.stderr)
 
 
 def report_uri(output_root: str, run_id: str) -> str:

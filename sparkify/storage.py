@@ -62,7 +62,8 @@ def list_data_files(spark: SparkSession, uri: str, partition_depth: int) -> File
             file_path = status.getPath().toUri().getPath()
             rel = os.path.relpath(os.path.dirname(file_path), base)
             name = os.path.basename(file_path)
-            if not name.startswith(("_", ".")) and not any(p.startswith(("_", ".")) for p in rel.split("/")):
+            hidden_folder = rel != "." and any(p.startswith(("_", ".")) for p in rel.split("/"))
+            if not name.startswith(("_", ".")) and not hidden_folder:
                 entries.append((rel, status.getLen()))
     partitions: Set[str] = (
         {rel for rel, _ in entries if rel.count("=") == partition_depth} if partition_depth else set()

@@ -52,3 +52,15 @@ def sample_run(spark, settings):
 
     result = pipeline.run(spark, settings, checks=DEFAULT_CHECKS)
     return result, settings.output_root
+
+
+def read_table(spark, root, name):
+    """Read an output table back with its declared schema; timestamps as epoch milliseconds."""
+    from pyspark.sql import functions as F
+
+    from sparkify.schemas import TABLES_BY_NAME
+
+    table = TABLES_BY_NAME[name]
+    df = spark.read.schema(table.columns).parquet(f"{root.rstrip('/')}/{name}")
+    cols = [F.unix_millis(c).alias(c) if c == "start_time" else F.col(c) for c in table.column_names]
+    return [tuple(r) for r in df.select(cols).collect()]

@@ -5,20 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from pyspark.sql import functions as F
 
 from sparkify import pipeline
 from sparkify.schemas import TABLES, TABLES_BY_NAME
-from tests.conftest import SAMPLE, SHARED_SAMPLE
+from tests.conftest import SAMPLE, SHARED_SAMPLE, read_table
 from tools.reference import Reference
-
-
-def read_table(spark, root, name):
-    """Read an output table back with its declared schema; timestamps as epoch milliseconds."""
-    table = TABLES_BY_NAME[name]
-    df = spark.read.schema(table.columns).parquet(os.path.join(root, name))
-    cols = [F.unix_millis(c).alias(c) if c == "start_time" else F.col(c) for c in table.column_names]
-    return [tuple(r) for r in df.select(cols).collect()]
 
 
 @pytest.fixture(scope="module")
