@@ -10,30 +10,40 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from sparkify.errors import UserError
-from sparkify.schemas import CORRUPT_RECORD, LOG_SCHEMA, SONG_SCHEMA, SOURCE_FILE, with_corrupt_record
+from sparkify.schemas import CORRUPT_RECORD, LOG_SCHEMA, RAW_TEXT, SONG_SCHEMA, SOURCE_FILE, with_corrupt_record
 from sparkify.storage import is_local, join_uri, local_path, path_exists
 
 
 @dataclass(frozen=True)
 class Raw:
-    """Parsed input, each row with the file it came from; unparseable lines keep their text
-    in ``_corrupt_record``."""
+    """Parsed input: one row per JSON object, with the file it came from (SOURCE_FILE), its raw
+    text (RAW_TEXT) and, when it could not be parsed into the schema, CORRUPT_RECORD."""
 
     songs: DataFrame
     logs: DataFrame
 
 
+# Between two JSON objects written on one line ("}{" or "} {"): split there, so a file that
+# holds several objects loses none of them (Spark's JSON reader would keep only the first).
+OBJECT_BOUNDARY = r"(?<=\})\s*(?=\{)"
+PARSE_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+
+
 def read_json_tree(spark: SparkSession, root: str, schema: StructType) -> DataFrame:
-    """Every *.json below ``root``, at any depth, as JSON lines with an explicit schema."""
-    return (
-        spark.read.schema(with_corrupt_record(schema))
-        .option("recursiveFileLookup", "true")
+    """Every *.json below ``root``, at any depth, as JSON lines parsed with an explicit schema
+    (no inference pass). Blank lines are not records."""
+    lines = (
+        spark.read.option("recursiveFileLookup", "true")
         .option("pathGlobFilter", "*.json")
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
-        .json(root)
-        .withColumn(SOURCE_FILE, F.input_file_name())
+        .text(root)
+        .select(
+            F.input_file_name().alias(SOURCE_FILE),
+            F.explode(F.split(F.col("value"), OBJECT_BOUNDARY)).alias(RAW_TEXT),
+        )
+        .where(F.trim(F.col(RAW_TEXT)) != "")
     )
+    parsed = F.from_json(F.col(RAW_TEXT), with_corrupt_record(schema), PARSE_OPTIONS).alias("r")
+    return lines.select(SOURCE_FILE, RAW_TEXT, parsed).select(SOURCE_FILE, RAW_TEXT, "r.*")
 
 
 def missing_input_message(folder: str, input_root: str) -> str:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Tuple
 
 from pyspark.sql import DataFrame, SparkSession
 
 from sparkify.schemas import Table
-from sparkify.storage import join_uri, list_data_files
+from sparkify.storage import (
+    carry_over_partitions,
+    is_local,
+    join_uri,
+    list_data_files,
+    local_path,
+    partition_folders,
+    swap_in,
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,7 @@ class Written:
     bytes: int
     partitions: int
     seconds: float = 0.0
+    partitions_written: Tuple[str, ...] = ()  # local output: the partition folders this run wrote
 
 
 def table_path(output_root: str, table: Table) -> str:
@@ -65,26 +74,51 @@ def write_quarantine(spark: SparkSession, rejects: DataFrame, output_root: str) 
     return Written(QUARANTINE, path, rows, listing.files, listing.bytes, listing.partitions, time.monotonic() - begun)
 
 
-def write_table(spark: SparkSession, df: DataFrame, table: Table, output_root: str) -> Written:
-    """Overwrite one table. Partitioned tables are shuffled by their partition columns first, so
-    each partition folder gets one file instead of one per task."""
-    begun = time.monotonic()
-    path = table_path(output_root, table)
+def _write(df: DataFrame, table: Table, path: str, dynamic: bool) -> None:
+    """Partitioned tables are shuffled by their partition columns first, so each partition
+    folder gets one file instead of one per task."""
     if table.partition_by:
         writer = df.repartition(*table.partition_by).write.partitionBy(*table.partition_by)
+        writer = writer.option("partitionOverwriteMode", "dynamic" if dynamic else "static")
     else:
         writer = df.coalesce(1).write
     writer.mode("overwrite").parquet(path)
-    rows = _last_write_metrics(spark).get("number of output rows")
+
+
+def write_table(
+    spark: SparkSession, df: DataFrame, table: Table, output_root: str, staging_root: str, keep_partitions: bool
+) -> Written:
+    """Replace one table. ``keep_partitions``: partitions this run has no rows for stay as they
+    were (dynamic partition overwrite).
+
+    Local output is written to ``staging_root`` first and swapped in whole, so a run killed at
+    any moment leaves the previous table readable. On S3 Spark writes in place (EMRFS's committer
+    on EMR), with dynamic partition overwrite where asked."""
+    begun = time.monotonic()
+    live = table_path(output_root, table)
+    depth = len(table.partition_by)
+    if is_local(output_root):
+        staged = join_uri(staging_root, table.name)
+        _write(df, table, staged, dynamic=False)
+        rows = _last_write_metrics(spark).get("number of output rows")
+        written = partition_folders(staged, depth) if depth else []
+        if keep_partitions and depth:
+            carry_over_partitions(local_path(live), local_path(staged), depth)
+        swap_in(local_path(staged), local_path(live), local_path(join_uri(staging_root, "_trash", table.name)))
+    else:
+        _write(df, table, live, dynamic=keep_partitions)
+        rows = _last_write_metrics(spark).get("number of output rows")
+        written = []
     if rows is None:  # metrics unavailable: fall back to the Parquet footers
-        rows = spark.read.parquet(path).count()
-    listing = list_data_files(spark, path, len(table.partition_by))
+        rows = spark.read.parquet(live).count()
+    listing = list_data_files(spark, live, depth)
     return Written(
         table=table.name,
-        path=path,
+        path=live,
         rows=rows,
         files=listing.files,
         bytes=listing.bytes,
         partitions=listing.partitions,
         seconds=time.monotonic() - begun,
+        partitions_written=tuple(written),
     )

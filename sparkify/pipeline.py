@@ -9,6 +9,7 @@ from typing import Dict, Iterator, Optional, Sequence
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from sparkify import s3, transform
 from sparkify.config import Settings
@@ -17,9 +18,11 @@ from sparkify.extract import check_local_input, extract
 from sparkify.load import QUARANTINE, write_quarantine, write_table
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
-from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS
+from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table
 from sparkify.session import build_session, local_jars
-from sparkify.storage import count_input, join_uri, write_text
+from sparkify.storage import count_input, is_local, join_uri, local_path, path_exists, recover, write_text
+
+STAGING = "_staging"  # local output: tables are written here, then swapped in whole
 
 
 @contextmanager
@@ -47,6 +50,7 @@ def _counts(spark: SparkSession, flagged: DataFrame, folder: str, plays: bool) -
         used=row["used"],
         rejected=row["rejected"],
         next_song=row["next_song"] if plays else 0,
+        ignored_files=listing.ignored,
     )
 
 
@@ -73,6 +77,13 @@ def run(
     """Build and write the five tables; check them; write the report. Returns what happened."""
     result = RunResult(run_id=run_id or new_run_id(), input_root=settings.input_root, output_root=settings.output_root)
     seconds = result.seconds
+    staging = join_uri(settings.output_root, STAGING, result.run_id)
+    if is_local(settings.output_root):  # finish what a killed run left behind
+        recover(
+            local_path(settings.output_root),
+            local_path(join_uri(settings.output_root, STAGING)),
+            local_path(join_uri(settings.output_root, STAGING, "_trash")),
+        )
     try:
         with stage(seconds, "extract"):
             raw = extract(spark, settings.input_root)
@@ -85,7 +96,9 @@ def run(
                 spark, logs_flagged, join_uri(settings.input_root, "log_data"), plays=True
             )
         with stage(seconds, "load", log=False):
-            rejects = transform.rejected_songs(songs_flagged).unionByName(transform.rejected_logs(logs_flagged))
+            rejects = transform.rejected(songs_flagged, "song_data").unionByName(
+                transform.rejected(logs_flagged, "log_data")
+            )
             result.quarantine.append(write_quarantine(spark, rejects, settings.output_root))
         _check_rejects(result, settings)
 
@@ -93,22 +106,30 @@ def run(
             songs = transform.clean_songs(transform.usable(songs_flagged))
             events = transform.clean_events(transform.usable(logs_flagged))
             plays = transform.song_plays(events)
+            users = transform.users_table(events)
+            old_users = _existing(spark, settings.output_root, USERS)
+            if old_users is not None:
+                users = transform.merge_users(users, old_users)
+            # (table, frame, keep partitions this run has no rows for)
             tables = (
-                (SONGS, transform.songs_table(songs)),
-                (ARTISTS, transform.artists_table(songs)),
-                (USERS, transform.users_table(events)),
-                (TIME, transform.time_table(plays)),
-                (SONGPLAYS, transform.songplays_table(plays, songs, settings.duration_tolerance)),
+                (SONGS, transform.songs_table(songs), False),
+                (ARTISTS, transform.artists_table(songs), False),
+                (USERS, users, False),
+                (TIME, transform.time_table(plays), True),
+                (SONGPLAYS, transform.songplays_table(plays, songs, settings.duration_tolerance), True),
             )
         with stage(seconds, "load"):
-            for table, frame in tables:
-                result.tables.append(write_table(spark, frame, table, settings.output_root))
+            for table, frame, keep in tables:
+                result.tables.append(write_table(spark, frame, table, settings.output_root, staging, keep))
         songs_flagged.unpersist()
         logs_flagged.unpersist()
 
         if checks is not None and len(checks) > 0:
             with stage(seconds, "checks"):
-                context = {"next_song_events": result.sources["log_data"].next_song, "written_partitions": "TRUE"}
+                context = {
+                    "next_song_events": result.sources["log_data"].next_song,
+                    "written_partitions": _written_condition(result, plays),
+                }
                 result.checks = run_checks(spark, settings.output_root, checks, context)
         result.status = "checks failed" if result.checks_failed else "ok"
     except UserError as exc:
@@ -121,6 +142,28 @@ def run(
         seconds["total"] = sum(v for k, v in seconds.items() if k in ("extract", "transform", "load", "checks"))
         _write_report(spark, settings, result)
     return result
+
+
+def _existing(spark: SparkSession, output_root: str, table: Table) -> Optional[DataFrame]:
+    """A table already in the output, read into memory (it is about to be replaced)."""
+    path = join_uri(output_root, table.name)
+    if not path_exists(spark, path):
+        return None
+    frame = spark.read.schema(table.columns).parquet(path).persist(StorageLevel.MEMORY_AND_DISK)
+    frame.count()  # materialise before the table is overwritten
+    return frame
+
+
+def _written_condition(result: RunResult, plays: DataFrame) -> str:
+    """SQL condition selecting the songplays partitions this run wrote."""
+    written = next(t for t in result.tables if t.table == SONGPLAYS.name).partitions_written
+    if written:
+        pairs = [dict(part.split("=", 1) for part in folder.split("/")) for folder in written]
+        months = [(int(p["year"]), int(p["month"])) for p in pairs]
+    else:  # written in place (S3): ask the data
+        rows = plays.select(F.year("start_time").alias("y"), F.month("start_time").alias("m")).distinct().collect()
+        months = [(r["y"], r["m"]) for r in rows]
+    return " OR ".join(f"(year = {y} AND month = {m})" for y, m in sorted(months)) or "FALSE"
 
 
 def _write_report(spark: SparkSession, settings: Settings, result: RunResult) -> None:

@@ -24,6 +24,7 @@ class SourceCounts:
     used: int = 0
     rejected: int = 0
     next_song: int = 0  # log_data only: usable NextSong events
+    ignored_files: int = 0  # files that are not *.json, left unread
 
 
 @dataclass
@@ -67,6 +68,9 @@ def summary(result: RunResult, report_uri: str = "") -> str:
         lines.append(
             f"{name:<10} {s.files:>7,} {human_bytes(s.bytes):>10} {s.read:>10,} {s.used:>10,} {s.rejected:>9,}"
         )
+    ignored = {name: s.ignored_files for name, s in result.sources.items() if s.ignored_files}
+    if ignored:
+        lines.append("Not read (not *.json): " + ", ".join(f"{n} {c:,} files" for n, c in ignored.items()))
     if result.tables:
         header = f"{'table':<11} {'rows':>10} {'files':>7} {'partitions':>10} {'size':>10} {'seconds':>8}"
         lines += ["", f"Output: {result.output_root}", header, "-" * len(header)]

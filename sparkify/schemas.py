@@ -21,6 +21,7 @@ from pyspark.sql.types import (
 
 CORRUPT_RECORD = "_corrupt_record"  # Spark's column for a line it could not parse
 SOURCE_FILE = "_source_file"  # the file a raw row came from
+RAW_TEXT = "_raw_text"  # the raw JSON text of a row, kept for the quarantine
 
 # One object per file under song_data/ (Million Song Dataset subset).
 SONG_SCHEMA = StructType(
@@ -122,6 +123,7 @@ USERS = Table(
         ("last_name", StringType()),
         ("gender", StringType()),
         ("level", StringType()),
+        ("last_seen", TimestampType()),
     ),
     primary_key=("user_id",),
     sources=("log_data",),

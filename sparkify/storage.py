@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from typing import List, Set
 from urllib.parse import urlparse
@@ -40,9 +41,10 @@ class FileListing:
     files: int
     bytes: int
     partitions: int
+    ignored: int = 0  # files not ending with the suffix asked for
 
 
-def list_data_files(spark: SparkSession, uri: str, partition_depth: int) -> FileListing:
+def list_data_files(spark: SparkSession, uri: str, partition_depth: int, suffix: str = "") -> FileListing:
     """Count the data files (not _SUCCESS or hidden files) and partition folders under ``uri``."""
     entries: List[tuple] = []
     if is_local(uri):
@@ -52,7 +54,7 @@ def list_data_files(spark: SparkSession, uri: str, partition_depth: int) -> File
             rel = os.path.relpath(folder, base)
             for name in names:
                 if not name.startswith(("_", ".")):
-                    entries.append((rel, os.path.getsize(os.path.join(folder, name))))
+                    entries.append((rel, name, os.path.getsize(os.path.join(folder, name))))
     else:
         path, fs = _hadoop_path(spark, uri)
         base = path.toUri().getPath().rstrip("/")
@@ -64,11 +66,15 @@ def list_data_files(spark: SparkSession, uri: str, partition_depth: int) -> File
             name = os.path.basename(file_path)
             hidden_folder = rel != "." and any(p.startswith(("_", ".")) for p in rel.split("/"))
             if not name.startswith(("_", ".")) and not hidden_folder:
-                entries.append((rel, status.getLen()))
-    partitions: Set[str] = (
-        {rel for rel, _ in entries if rel.count("=") == partition_depth} if partition_depth else set()
+                entries.append((rel, name, status.getLen()))
+    kept = [(rel, size) for rel, name, size in entries if name.endswith(suffix)]
+    partitions: Set[str] = {rel for rel, _ in kept if rel.count("=") == partition_depth} if partition_depth else set()
+    return FileListing(
+        files=len(kept),
+        bytes=sum(size for _, size in kept),
+        partitions=len(partitions),
+        ignored=len(entries) - len(kept),
     )
-    return FileListing(files=len(entries), bytes=sum(size for _, size in entries), partitions=len(partitions))
 
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
@@ -88,5 +94,85 @@ def write_text(spark: SparkSession, uri: str, text: str) -> None:
 
 
 def count_input(spark: SparkSession, uri: str) -> FileListing:
-    """Files and bytes of an input folder (any depth)."""
-    return list_data_files(spark, uri, 0)
+    """*.json files and bytes of an input folder (any depth), and how many other files it holds."""
+    return list_data_files(spark, uri, 0, suffix=".json")
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def exchange_dirs(a: str, b: str) -> bool:
+    """Atomically swap two local folders (Linux renameat2 RENAME_EXCHANGE). False where the
+    system lacks it; the caller then falls back to two renames."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    done = renameat2(_AT_FDCWD, a.encode(), _AT_FDCWD, b.encode(), _RENAME_EXCHANGE) == 0
+    return bool(done)
+
+
+def swap_in(staged: str, live: str, trash: str) -> None:
+    """Make the local folder ``staged`` the table at ``live``. Readers see the old table or the
+    new one, never a mix: an atomic exchange where the system has one, else two renames
+    (a crash between them leaves the old table in ``trash``, restored by ``recover``)."""
+    if not os.path.exists(live):
+        os.rename(staged, live)
+        return
+    if exchange_dirs(staged, live):
+        shutil.rmtree(staged, ignore_errors=True)  # now holds the old table
+        return
+    os.makedirs(os.path.dirname(trash), exist_ok=True)
+    os.rename(live, trash)
+    os.rename(staged, live)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def recover(output_root: str, staging: str, trash: str) -> None:
+    """After a killed run: put back any table whose old copy sits in the trash, and drop
+    half-written staging folders. Local output only."""
+    if os.path.isdir(trash):
+        for name in os.listdir(trash):
+            live = os.path.join(output_root, name)
+            if not os.path.exists(live):
+                os.rename(os.path.join(trash, name), live)
+        shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def carry_over_partitions(live: str, staged: str, depth: int) -> List[str]:
+    """Hard-link into ``staged`` every partition folder of ``live`` that this run did not write
+    (dynamic partition overwrite, local). Returns the partitions carried over."""
+    carried = []
+    if not os.path.isdir(live):
+        return carried
+    for folder, dirs, names in os.walk(live):
+        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
+        rel = os.path.relpath(folder, live)
+        if rel.count("=") != depth or os.path.exists(os.path.join(staged, rel)):
+            continue
+        os.makedirs(os.path.join(staged, rel))
+        for name in names:
+            if not name.startswith(("_", ".")):
+                try:
+                    os.link(os.path.join(folder, name), os.path.join(staged, rel, name))
+                except OSError:
+                    shutil.copy2(os.path.join(folder, name), os.path.join(staged, rel, name))
+        carried.append(rel)
+    return carried
+
+
+def partition_folders(uri: str, depth: int) -> List[str]:
+    """Partition folders (relative, e.g. 'year=2018/month=11') of a local table."""
+    base = local_path(uri)
+    found = []
+    for folder, dirs, _ in os.walk(base):
+        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
+        rel = os.path.relpath(folder, base)
+        if rel.count("=") == depth:
+            found.append(rel)
+    return sorted(found)

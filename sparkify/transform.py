@@ -13,8 +13,7 @@ from pyspark.sql import functions as F
 from sparkify.schemas import (
     ARTISTS,
     CORRUPT_RECORD,
-    LOG_SCHEMA,
-    SONG_SCHEMA,
+    RAW_TEXT,
     SONGPLAYS,
     SONGS,
     SOURCE_FILE,
@@ -102,23 +101,14 @@ def usable(flagged: DataFrame) -> DataFrame:
     return flagged.where(F.col(REASON).isNull())
 
 
-def _rejected(flagged: DataFrame, source: str, fields: Tuple[str, ...]) -> DataFrame:
+def rejected(flagged: DataFrame, source: str) -> DataFrame:
     """Quarantine records: where they came from, their raw text and why they were rejected."""
-    raw = F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.struct(*[F.col(c) for c in fields])))
     return flagged.where(F.col(REASON).isNotNull()).select(
         F.lit(source).alias("source"),
         F.col(SOURCE_FILE).alias("source_file"),
-        raw.alias("raw"),
+        F.col(RAW_TEXT).alias("raw"),
         F.col(REASON).alias("reason"),
     )
-
-
-def rejected_logs(flagged: DataFrame) -> DataFrame:
-    return _rejected(flagged, "log_data", tuple(LOG_SCHEMA.fieldNames()))
-
-
-def rejected_songs(flagged: DataFrame) -> DataFrame:
-    return _rejected(flagged, "song_data", tuple(SONG_SCHEMA.fieldNames()))
 
 
 def tally(flagged: DataFrame, count_plays: bool) -> DataFrame:
@@ -211,7 +201,8 @@ def artists_table(songs: DataFrame) -> DataFrame:
 
 def users_table(events: DataFrame) -> DataFrame:
     """One row per user who played a song; names and level from the user's latest event
-    (any page), so a user who upgraded or downgraded shows the level they have now."""
+    (any page), so a user who upgraded or downgraded shows the level they have now.
+    last_seen is the time of that event."""
     listeners = song_plays(events).where(F.col("user_id").isNotNull()).select("user_id").distinct()
     latest = _first_per(
         events.where(F.col("user_id").isNotNull()),
@@ -220,7 +211,16 @@ def users_table(events: DataFrame) -> DataFrame:
         F.col("item_in_session").desc(),
         F.col("level").asc_nulls_last(),
     )
+    latest = latest.withColumn("last_seen", F.col("start_time"))
     return _conform(latest.join(listeners, on="user_id", how="inner"), USERS)
+
+
+def merge_users(new: DataFrame, old: DataFrame) -> DataFrame:
+    """Users of this run merged with the users already written: per user the row seen last
+    wins (this run's on a tie), so a rerun of an older month cannot roll a level back."""
+    both = new.withColumn("_this_run", F.lit(1)).unionByName(old.withColumn("_this_run", F.lit(0)))
+    latest = _first_per(both, "user_id", F.col("last_seen").desc_nulls_last(), F.col("_this_run").desc())
+    return _conform(latest, USERS)
 
 
 def time_table(plays: DataFrame) -> DataFrame:

@@ -57,10 +57,14 @@ def sample_run(spark, settings):
 def read_table(spark, root, name):
     """Read an output table back with its declared schema; timestamps as epoch milliseconds."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import TimestampType
 
     from sparkify.schemas import TABLES_BY_NAME
 
     table = TABLES_BY_NAME[name]
     df = spark.read.schema(table.columns).parquet(f"{root.rstrip('/')}/{name}")
-    cols = [F.unix_millis(c).alias(c) if c == "start_time" else F.col(c) for c in table.column_names]
+    cols = [
+        F.unix_millis(f.name).alias(f.name) if isinstance(f.dataType, TimestampType) else F.col(f.name)
+        for f in table.columns.fields
+    ]
     return [tuple(r) for r in df.select(cols).collect()]

@@ -144,7 +144,9 @@ class Reference:
         for e in order:
             latest.setdefault(e["user_id"], e)
         return [
-            (u, e["first_name"], e["last_name"], e["gender"], e["level"]) for u, e in latest.items() if u in listeners
+            (u, e["first_name"], e["last_name"], e["gender"], e["level"], e["ts"])
+            for u, e in latest.items()
+            if u in listeners
         ]
 
     def time_table(self) -> List[Tuple]:
