@@ -33,6 +33,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--checks-only", action="store_true", help="only run the data-quality checks against the existing output"
     )
+    parser.add_argument("--force", action="store_true", help="allow an output root that is a bucket's root")
     parser.add_argument("--verbose", action="store_true", help="Spark's INFO logs, progress bars and stack traces")
     return parser.parse_args(argv)
 
@@ -42,7 +43,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     settings = None
     try:
         settings = load_settings(args.config).with_overrides(
-            input_root=args.input, output_root=args.output, master=args.master, verbose=args.verbose or None
+            input_root=args.input,
+            output_root=args.output,
+            master=args.master,
+            verbose=args.verbose or None,
+            allow_bucket_root=args.force or None,
         )
         from sparkify.pipeline import execute
 

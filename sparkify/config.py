@@ -61,6 +61,7 @@ class Settings:
     aws: AwsCredentials = AwsCredentials()
     emr: EmrSettings = EmrSettings()
     verbose: bool = False
+    allow_bucket_root: bool = False  # --force: allow writing the tables at a bucket's root
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -104,6 +105,16 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
                 f"{path}: [{section}] {key} = {raw!r} is not a {kind.__name__}. Set a number, e.g. {default}."
             ) from None
 
+    if bool(_get(parser, "AWS", "AWS_ACCESS_KEY_ID")) != bool(_get(parser, "AWS", "AWS_SECRET_ACCESS_KEY")):
+        given, missing = (
+            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            if _get(parser, "AWS", "AWS_ACCESS_KEY_ID")
+            else ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+        )
+        raise UserError(
+            f"{path}: [AWS] {given} is set but {missing} is empty. Set both, or leave both empty to use "
+            "the AWS_* environment variables or the instance role."
+        )
     aws = AwsCredentials(
         access_key_id=_get(parser, "AWS", "AWS_ACCESS_KEY_ID") or env.get("AWS_ACCESS_KEY_ID", ""),
         secret_access_key=_get(parser, "AWS", "AWS_SECRET_ACCESS_KEY") or env.get("AWS_SECRET_ACCESS_KEY", ""),
@@ -126,8 +137,8 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
     )
     return Settings(
         emr=emr,
-        input_root=_resolve(_get(parser, "ETL", "INPUT_DATA", "data/sample"), base),
-        output_root=_resolve(_get(parser, "ETL", "OUTPUT_DATA", "output"), base),
+        input_root=_resolve(_get(parser, "ETL", "INPUT_DATA"), base),
+        output_root=_resolve(_get(parser, "ETL", "OUTPUT_DATA"), base),
         duration_tolerance=number("ETL", "DURATION_TOLERANCE_SECONDS", "2.0", float),  # type: ignore[arg-type]
         max_rejected_share=number("ETL", "MAX_REJECTED_SHARE", "0.05", float),  # type: ignore[arg-type]
         master=_get(parser, "SPARK", "MASTER"),

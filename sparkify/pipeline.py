@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, Optional, Sequence
+from urllib.parse import urlparse
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -177,12 +180,47 @@ def report_uri(output_root: str, run_id: str) -> str:
     return join_uri(output_root, "_reports", f"{run_id}.json")
 
 
+def _validate_paths(settings: Settings) -> None:
+    for value, key, flag in (
+        (settings.input_root, "INPUT_DATA", "--input"),
+        (settings.output_root, "OUTPUT_DATA", "--output"),
+    ):
+        if not value:
+            raise UserError(f"No {key}: set [ETL] {key} in dl.cfg, or pass {flag}.")
+    source, target = (
+        uri.rstrip("/") if "://" in uri else os.path.abspath(uri) for uri in (settings.input_root, settings.output_root)
+    )
+    if target == source or target.startswith(source + "/"):
+        raise UserError(
+            f"The output {settings.output_root} is inside the input {settings.input_root}: the tables would be "
+            "written among the raw data. Choose an OUTPUT_DATA / --output outside the input root."
+        )
+    parsed = urlparse(settings.output_root)
+    if s3.is_s3(settings.output_root) and parsed.path.strip("/") == "" and not settings.allow_bucket_root:
+        raise UserError(
+            f"The output {settings.output_root} is a bucket's root: overwriting tables there could replace "
+            "other data in the bucket. Use a prefix (s3://bucket/lake), or pass --force if you mean it."
+        )
+    if is_local(settings.output_root):
+        folder = local_path(settings.output_root)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+                pass
+        except OSError as exc:
+            raise UserError(
+                f"The output {settings.output_root} is not writable ({exc.strerror}). "
+                "Choose a writable OUTPUT_DATA / --output."
+            ) from None
+
+
 def prepare(settings: Settings) -> Settings:
     """Map URIs to the platform's S3 scheme and check what can be checked without Spark."""
     emr = s3.on_emr()
     settings = settings.with_overrides(
         input_root=s3.normalize_uri(settings.input_root, emr), output_root=s3.normalize_uri(settings.output_root, emr)
     )
+    _validate_paths(settings)
     uses_s3a = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
     if uses_s3a and not emr and not local_jars() and not settings.jars_packages:
         raise UserError(
