@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -142,6 +143,8 @@ def run(
         result.status, result.message = "failed", type(exc).__name__
         raise
     finally:
+        if is_local(settings.output_root):  # nothing staged outlives the run
+            shutil.rmtree(local_path(join_uri(settings.output_root, STAGING)), ignore_errors=True)
         seconds["total"] = sum(v for k, v in seconds.items() if k in ("extract", "transform", "load", "checks"))
         _write_report(spark, settings, result)
     return result

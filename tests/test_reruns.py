@@ -1,0 +1,140 @@
+"""Reruns: idempotent, safe against a kill -9 mid-write, and partial (one month) reruns."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sparkify import pipeline
+from sparkify.schemas import TABLES
+from tests.conftest import ROOT, SAMPLE, read_table
+from tools.make_sample import generate
+from tools.reference import Reference
+
+JOB_ID = re.compile(r"part-\d+-([0-9a-f-]{36})")
+
+
+def contents(spark, root):
+    return {t.name: sorted(read_table(spark, root, t.name), key=repr) for t in TABLES}
+
+
+def data_files(root, table):
+    found = set()
+    for folder, _, names in os.walk(os.path.join(root, table)):
+        found |= {os.path.relpath(os.path.join(folder, n), root) for n in names if n.endswith(".parquet")}
+    return found
+
+
+@pytest.fixture(scope="module")
+def other_input(tmp_path_factory):
+    """A different, larger input (its songs table takes a while to write)."""
+    root = str(tmp_path_factory.mktemp("other-input"))
+    generate(
+        root,
+        songs=2500,
+        events=2400,
+        days=3,
+        users=50,
+        start=__import__("datetime").date(2018, 11, 29),
+        seed=7,
+        match_share=0.35,
+    )
+    return root
+
+
+def test_a_rerun_gives_the_same_tables(spark, settings, sample_run):
+    _, root = sample_run
+    before = contents(spark, root)
+    pipeline.run(spark, settings)
+    assert contents(spark, root) == before
+
+
+def test_a_killed_run_leaves_the_previous_output_and_the_next_run_completes(
+    spark, settings, sample_run, other_input, tmp_path
+):
+    _, sample_root = sample_run
+    killed, uninterrupted = str(tmp_path / "killed"), str(tmp_path / "uninterrupted")
+    for target in (killed, uninterrupted):
+        shutil.copytree(sample_root, target)
+    before_files = {t.name: data_files(killed, t.name) for t in TABLES}
+    before = contents(spark, killed)
+
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            os.path.join(ROOT, "etl.py"),
+            "--input",
+            other_input,
+            "--output",
+            killed,
+            "--skip-checks",
+            "--master",
+            "local[1]",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+    )
+    staging = os.path.join(killed, "_staging")
+    deadline = time.monotonic() + 240
+    try:
+        while not any(os.path.isdir(os.path.join(staging, run, "songs")) for run in _listdir(staging)):
+            assert job.poll() is None, "the job ended before it started writing"
+            assert time.monotonic() < deadline, "the job never started writing"
+            time.sleep(0.2)
+        time.sleep(1.0)  # well inside the write of the songs table
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(30)
+
+    for table in TABLES:
+        files = data_files(killed, table.name)
+        # never a mix: the old table's files, or only files of one new write
+        assert files == before_files[table.name] or (
+            not files & before_files[table.name] and len({JOB_ID.search(f).group(1) for f in files}) == 1
+        ), table.name
+    assert contents(spark, killed) == before  # the kill came while the first table was being written
+
+    pipeline.run(spark, settings.with_overrides(input_root=other_input, output_root=uninterrupted))
+    pipeline.run(spark, settings.with_overrides(input_root=other_input, output_root=killed))
+    assert not _listdir(staging)
+    assert contents(spark, killed) == contents(spark, uninterrupted)
+
+
+def _listdir(path):
+    return os.listdir(path) if os.path.isdir(path) else []
+
+
+def test_rerunning_one_month_rewrites_only_that_month(spark, settings, sample_run, tmp_path):
+    _, sample_root = sample_run
+    out = str(tmp_path / "out")
+    shutil.copytree(sample_root, out)
+    december = tmp_path / "december"
+    shutil.copytree(os.path.join(SAMPLE, "song_data"), december / "song_data")
+    shutil.copytree(os.path.join(SAMPLE, "log_data", "2018", "12"), december / "log_data" / "2018" / "12")
+    full = contents(spark, out)
+    nov_files = {f for f in data_files(out, "songplays") if "month=11" in f}
+    dec_files = {f for f in data_files(out, "songplays") if "month=12" in f}
+
+    result = pipeline.run(
+        spark, settings.with_overrides(input_root=str(december), output_root=out), checks=pipeline.DEFAULT_CHECKS
+    )
+
+    assert [c.name for c in result.checks if c.failed] == []
+    after = data_files(out, "songplays")
+    assert {f for f in after if "month=11" in f} == nov_files  # November untouched
+    assert not ({f for f in after if "month=12" in f} & dec_files)  # December rewritten
+    rerun = contents(spark, out)
+    dec_only = sorted(Reference(str(december)).songplays_table(), key=repr)
+    expected_plays = sorted([r for r in full["songplays"] if r[-1] == 11] + dec_only, key=repr)
+    assert rerun["songplays"] == expected_plays
+    assert rerun["users"] == full["users"]  # users keep their latest level across runs
+    assert rerun["songs"] == full["songs"]
