@@ -28,6 +28,7 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 
 ## run: the ETL on the bundled sample (data/sample -> output/); pass more with ARGS="--output /tmp/x"
 run: $(VENV)/.run-deps
+	@$(BIN)/python tools/build_localfs.py
 	$(BIN)/python etl.py $(ARGS)
 
 ## test: lint (py39 target) and the whole test suite
@@ -52,3 +53,4 @@ clean:
 ## jars: the S3A connector (hadoop-aws 3.3.1 + AWS SDK bundle) from a PyPI sdist into .jars/
 jars: $(VENV)/.dev-deps
 	$(BIN)/python tools/fetch_s3a_jars.py
+	$(BIN)/python tools/build_localfs.py
