@@ -8,6 +8,7 @@ spark-submit etl.py --config dl.cfg   # on an EMR master node
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import traceback
 from typing import List, Optional
@@ -33,6 +34,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         "--checks-only", action="store_true", help="only run the data-quality checks against the existing output"
     )
+    parser.add_argument(
+        "--since",
+        type=dt.date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="incremental run: read only the log files of this day through --until; rewrite only the months "
+        "they touch, merge users, keep songs/artists unless song_data/ changed",
+    )
+    parser.add_argument(
+        "--until", type=dt.date.fromisoformat, metavar="YYYY-MM-DD", help="last day of --since (default: today, UTC)"
+    )
+    parser.add_argument("--rebuild-songs", action="store_true", help="with --since: rebuild songs and artists anyway")
     parser.add_argument("--force", action="store_true", help="allow an output root that is a bucket's root")
     parser.add_argument("--verbose", action="store_true", help="Spark's INFO logs, progress bars and stack traces")
     return parser.parse_args(argv)
@@ -51,7 +63,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
         from sparkify.pipeline import execute
 
-        return execute(settings, checks_only=args.checks_only, skip_checks=args.skip_checks)
+        days = None
+        if args.since:
+            days = (args.since, args.until or dt.datetime.now(dt.timezone.utc).date())
+        elif args.until:
+            raise UserError("--until goes with --since: give the first day too.")
+        return execute(
+            settings,
+            checks_only=args.checks_only,
+            skip_checks=args.skip_checks,
+            days=days,
+            rebuild_songs=args.rebuild_songs,
+        )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

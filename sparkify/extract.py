@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
+from typing import List, Optional, Union
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -29,19 +31,19 @@ OBJECT_BOUNDARY = r"(?<=\})\s*(?=\{)"
 PARSE_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
 
 
-def read_json_tree(spark: SparkSession, root: str, schema: StructType) -> DataFrame:
-    """Every *.json below ``root``, at any depth, as JSON lines parsed with an explicit schema
-    (no inference pass). Blank lines are not records."""
-    lines = (
-        spark.read.option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", "*.json")
-        .text(root)
-        .select(
-            F.input_file_name().alias(SOURCE_FILE),
-            F.explode(F.split(F.col("value"), OBJECT_BOUNDARY)).alias(RAW_TEXT),
-        )
-        .where(F.trim(F.col(RAW_TEXT)) != "")
-    )
+def read_json_tree(spark: SparkSession, root: Union[str, List[str]], schema: StructType) -> DataFrame:
+    """Every *.json below ``root`` (or the files listed), at any depth, as JSON lines parsed with
+    an explicit schema (no inference pass). Blank lines are not records."""
+    reader = spark.read.option("recursiveFileLookup", "true").option("pathGlobFilter", "*.json")
+    return parse_json_lines(reader.text(root), schema)
+
+
+def parse_json_lines(text: DataFrame, schema: StructType) -> DataFrame:
+    """Text lines (column ``value``) -> one row per JSON object, parsed with ``schema``."""
+    lines = text.select(
+        F.input_file_name().alias(SOURCE_FILE),
+        F.explode(F.split(F.col("value"), OBJECT_BOUNDARY)).alias(RAW_TEXT),
+    ).where(F.trim(F.col(RAW_TEXT)) != "")
     parsed = F.from_json(F.col(RAW_TEXT), with_corrupt_record(schema), PARSE_OPTIONS).alias("r")
     return lines.select(SOURCE_FILE, RAW_TEXT, parsed).select(SOURCE_FILE, RAW_TEXT, "r.*")
 
@@ -63,11 +65,26 @@ def check_local_input(input_root: str) -> None:
             raise UserError(missing_input_message(folder, input_root))
 
 
-def extract(spark: SparkSession, input_root: str) -> Raw:
+def day_files(spark: SparkSession, input_root: str, since: dt.date, until: dt.date) -> List[str]:
+    """The log files of the days since..until (inclusive) that exist:
+    log_data/YYYY/MM/YYYY-MM-DD-events.json."""
+    found = []
+    day = since
+    while day <= until:
+        uri = join_uri(input_root, "log_data", f"{day:%Y}", f"{day:%m}", f"{day:%Y-%m-%d}-events.json")
+        if path_exists(spark, uri):
+            found.append(uri)
+        day += dt.timedelta(days=1)
+    return found
+
+
+def extract(spark: SparkSession, input_root: str, log_files: Optional[List[str]] = None) -> Raw:
+    """Read song_data/ and log_data/ (or only ``log_files`` of it)."""
     frames = {}
     for name, schema in (("song_data", SONG_SCHEMA), ("log_data", LOG_SCHEMA)):
         folder = join_uri(input_root, name)
         if not path_exists(spark, folder):
             raise UserError(missing_input_message(folder, input_root))
-        frames[name] = read_json_tree(spark, folder, schema)
+        source = log_files if name == "log_data" and log_files is not None else folder
+        frames[name] = read_json_tree(spark, source, schema)
     return Raw(songs=frames["song_data"], logs=frames["log_data"])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import shutil
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
 from pyspark import StorageLevel
@@ -18,15 +20,27 @@ from pyspark.sql import functions as F
 from sparkify import s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError
-from sparkify.extract import check_local_input, extract
+from sparkify.extract import check_local_input, day_files, extract
 from sparkify.load import QUARANTINE, write_quarantine, write_table
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
 from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table
 from sparkify.session import build_session, local_jars
-from sparkify.storage import count_input, is_local, join_uri, local_path, path_exists, recover, write_text
+from sparkify.storage import (
+    FileListing,
+    count_input,
+    file_status,
+    is_local,
+    join_uri,
+    local_path,
+    path_exists,
+    read_text,
+    recover,
+    write_text,
+)
 
 STAGING = "_staging"  # local output: tables are written here, then swapped in whole
+STATE = "_state/inputs.json"  # what the last successful run read (for incremental runs)
 
 
 @contextmanager
@@ -44,8 +58,7 @@ def stage(seconds: Dict[str, float], name: str, log: bool = True) -> Iterator[No
             print(f"{time.strftime('%H:%M:%S')} {name} done in {took:.1f} s", file=sys.stderr, flush=True)
 
 
-def _counts(spark: SparkSession, flagged: DataFrame, folder: str, plays: bool) -> SourceCounts:
-    listing = count_input(spark, folder)
+def _counts(flagged: DataFrame, listing: FileListing, plays: bool) -> SourceCounts:
     row = transform.tally(flagged, plays).first()
     return SourceCounts(
         files=listing.files,
@@ -56,6 +69,15 @@ def _counts(spark: SparkSession, flagged: DataFrame, folder: str, plays: bool) -
         next_song=row["next_song"] if plays else 0,
         ignored_files=listing.ignored,
     )
+
+
+def _fingerprint(listing: FileListing) -> str:
+    return f"{listing.files}:{listing.bytes}:{listing.newest:.3f}"
+
+
+def _read_state(spark: SparkSession, output_root: str) -> Dict[str, Any]:
+    text = read_text(spark, join_uri(output_root, STATE))
+    return json.loads(text) if text else {}
 
 
 def _check_rejects(result: RunResult, settings: Settings) -> None:
@@ -76,9 +98,18 @@ def _check_rejects(result: RunResult, settings: Settings) -> None:
 
 
 def run(
-    spark: SparkSession, settings: Settings, checks: Optional[Sequence[Check]] = None, run_id: Optional[str] = None
+    spark: SparkSession,
+    settings: Settings,
+    checks: Optional[Sequence[Check]] = None,
+    run_id: Optional[str] = None,
+    days: Optional[Tuple[dt.date, dt.date]] = None,
+    rebuild_songs: bool = False,
 ) -> RunResult:
-    """Build and write the five tables; check them; write the report. Returns what happened."""
+    """Build and write the five tables; check them; write the report. Returns what happened.
+
+    ``days`` (since, until): an incremental run that reads only those days' log files; it
+    rewrites the songplays/time partitions they touch, merges users, and rebuilds songs/artists
+    only when song_data/ changed (or ``rebuild_songs``). With nothing new it writes nothing."""
     result = RunResult(run_id=run_id or new_run_id(), input_root=settings.input_root, output_root=settings.output_root)
     seconds = result.seconds
     staging = join_uri(settings.output_root, STAGING, result.run_id)
@@ -88,17 +119,41 @@ def run(
             local_path(join_uri(settings.output_root, STAGING)),
             local_path(join_uri(settings.output_root, STAGING, "_trash")),
         )
+    state = _read_state(spark, settings.output_root)
+    song_listing = count_input(spark, join_uri(settings.input_root, "song_data"))
+    log_files: Optional[List[str]] = None
+    if days is not None:
+        log_files = day_files(spark, settings.input_root, *days)
+        statuses = {uri: list(file_status(spark, uri) or ()) for uri in log_files}
+        seen = state.get("log_files", {})
+        span = f"{days[0]:%Y-%m-%d}..{days[1]:%Y-%m-%d}"
+        if not log_files:
+            result.status, result.message = "nothing new", f"Nothing to do: no log files for {span}."
+            return result
+        if state.get("song_data") == _fingerprint(song_listing) and all(seen.get(u) == statuses[u] for u in log_files):
+            result.status = "nothing new"
+            result.message = (
+                f"Nothing new: the {len(log_files)} log files of {span} and song_data/ are unchanged since "
+                f"run {state.get('run_id')}; nothing was written."
+            )
+            return result
+    songs_kept = (
+        days is not None
+        and not rebuild_songs
+        and state.get("song_data") == _fingerprint(song_listing)
+        and path_exists(spark, join_uri(settings.output_root, SONGS.name))
+    )
     try:
         with stage(seconds, "extract"):
-            raw = extract(spark, settings.input_root)
+            raw = extract(spark, settings.input_root, log_files)
             songs_flagged = transform.flag_song_rows(raw.songs).persist(StorageLevel.MEMORY_AND_DISK)
             logs_flagged = transform.flag_log_rows(raw.logs).persist(StorageLevel.MEMORY_AND_DISK)
-            result.sources["song_data"] = _counts(
-                spark, songs_flagged, join_uri(settings.input_root, "song_data"), plays=False
-            )
-            result.sources["log_data"] = _counts(
-                spark, logs_flagged, join_uri(settings.input_root, "log_data"), plays=True
-            )
+            result.sources["song_data"] = _counts(songs_flagged, song_listing, plays=False)
+            if log_files is None:
+                log_listing = count_input(spark, join_uri(settings.input_root, "log_data"))
+            else:
+                log_listing = FileListing(len(log_files), sum(st[0] for st in statuses.values() if st), 0)
+            result.sources["log_data"] = _counts(logs_flagged, log_listing, plays=True)
         with stage(seconds, "load", log=False):
             rejects = transform.rejected(songs_flagged, "song_data").unionByName(
                 transform.rejected(logs_flagged, "log_data")
@@ -110,32 +165,50 @@ def run(
             songs = transform.clean_songs(transform.usable(songs_flagged))
             events = transform.clean_events(transform.usable(logs_flagged))
             plays = transform.song_plays(events)
-            users = transform.users_table(events)
             old_users = _existing(spark, settings.output_root, USERS)
+            users = transform.users_table(events, old_users)
             if old_users is not None:
                 users = transform.merge_users(users, old_users)
+            songplays = transform.songplays_table(plays, songs, settings.duration_tolerance)
+            time_rows = transform.time_table(plays)
+            if days is not None:  # incremental: add to the months it touches, keep their other days
+                months = plays.select(F.year("start_time").alias("y"), F.month("start_time").alias("m")).distinct()
+                touched = [(r["y"], r["m"]) for r in months.collect()]
+                songplays = _merge_months(spark, settings, SONGPLAYS, songplays, touched, "songplay_id")
+                time_rows = _merge_months(spark, settings, TIME, time_rows, touched, "start_time")
             # (table, frame, keep partitions this run has no rows for)
             tables = (
-                (SONGS, transform.songs_table(songs), False),
-                (ARTISTS, transform.artists_table(songs), False),
+                ()
+                if songs_kept
+                else ((SONGS, transform.songs_table(songs), False), (ARTISTS, transform.artists_table(songs), False))
+            ) + (
                 (USERS, users, False),
-                (TIME, transform.time_table(plays), True),
-                (SONGPLAYS, transform.songplays_table(plays, songs, settings.duration_tolerance), True),
+                (TIME, time_rows, True),
+                (SONGPLAYS, songplays, True),
             )
         with stage(seconds, "load"):
             for table, frame, keep in tables:
                 result.tables.append(write_table(spark, frame, table, settings.output_root, staging, keep))
         songs_flagged.unpersist()
         logs_flagged.unpersist()
+        # Cached copies of replaced tables would be served for the same path from now on.
+        for frame in _materialised:
+            frame.unpersist()
+        _materialised.clear()
 
         if checks is not None and len(checks) > 0:
             with stage(seconds, "checks"):
-                context = {
-                    "next_song_events": result.sources["log_data"].next_song,
-                    "written_partitions": _written_condition(result, plays),
-                }
+                context = {"written_partitions": _written_condition(result, plays)}
+                if days is None:  # an incremental run adds to months that hold other days too
+                    context["next_song_events"] = result.sources["log_data"].next_song
                 result.checks = run_checks(spark, settings.output_root, checks, context)
         result.status = "checks failed" if result.checks_failed else "ok"
+        if songs_kept:
+            result.message = "songs and artists: song_data/ unchanged, tables kept (--rebuild-songs rebuilds them)"
+        processed = state.get("log_files", {}) if log_files is not None else {}
+        processed.update(statuses if log_files is not None else {})
+        new_state = {"run_id": result.run_id, "song_data": _fingerprint(song_listing), "log_files": processed}
+        write_text(spark, join_uri(settings.output_root, STATE), json.dumps(new_state, indent=1))
     except UserError as exc:
         result.status, result.message = "failed", str(exc)
         raise
@@ -150,14 +223,38 @@ def run(
     return result
 
 
-def _existing(spark: SparkSession, output_root: str, table: Table) -> Optional[DataFrame]:
-    """A table already in the output, read into memory (it is about to be replaced)."""
+_materialised: List[DataFrame] = []  # old tables held in memory while they are replaced
+
+
+def _existing(
+    spark: SparkSession, output_root: str, table: Table, months: Optional[List[Tuple[int, int]]] = None
+) -> Optional[DataFrame]:
+    """A table already in the output (only the given (year, month) partitions), read into memory:
+    it is about to be replaced."""
     path = join_uri(output_root, table.name)
     if not path_exists(spark, path):
         return None
-    frame = spark.read.schema(table.columns).parquet(path).persist(StorageLevel.MEMORY_AND_DISK)
+    frame = spark.read.schema(table.columns).parquet(path)
+    if months is not None:
+        wanted = F.lit(False)
+        for year, month in months:
+            wanted = wanted | ((F.col("year") == year) & (F.col("month") == month))
+        frame = frame.where(wanted)
+    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    _materialised.append(frame)
     frame.count()  # materialise before the table is overwritten
     return frame
+
+
+def _merge_months(
+    spark: SparkSession, settings: Settings, table: Table, new: DataFrame, months: List[Tuple[int, int]], key: str
+) -> DataFrame:
+    """New rows plus the rows already written in the same (year, month) partitions; a row of
+    this run replaces the old row with the same key."""
+    old = _existing(spark, settings.output_root, table, months)
+    if old is None:
+        return new
+    return transform.upsert(new, old, key, table)
 
 
 def _written_condition(result: RunResult, plays: DataFrame) -> str:
@@ -235,7 +332,13 @@ def prepare(settings: Settings) -> Settings:
     return settings
 
 
-def execute(settings: Settings, checks_only: bool = False, skip_checks: bool = False) -> int:
+def execute(
+    settings: Settings,
+    checks_only: bool = False,
+    skip_checks: bool = False,
+    days: Optional[Tuple[dt.date, dt.date]] = None,
+    rebuild_songs: bool = False,
+) -> int:
     """The job from settings to exit code: 0 ok, 1 a check failed, 2 a problem the user can fix."""
     settings = prepare(settings) if not checks_only else settings
     spark = build_session(settings)
@@ -243,6 +346,6 @@ def execute(settings: Settings, checks_only: bool = False, skip_checks: bool = F
         results = run_checks(spark, settings.output_root, DEFAULT_CHECKS)
         print(format_results(results))
         return 1 if any(r.failed for r in results) else 0
-    result = run(spark, settings, checks=None if skip_checks else DEFAULT_CHECKS)
+    result = run(spark, settings, None if skip_checks else DEFAULT_CHECKS, days=days, rebuild_songs=rebuild_songs)
     print(summary(result, report_uri(settings.output_root, result.run_id)))
     return 1 if result.checks_failed else 0

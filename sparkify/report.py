@@ -63,7 +63,8 @@ def human_bytes(size: int) -> str:
 def summary(result: RunResult, report_uri: str = "") -> str:
     lines = [f"Run {result.run_id}: {result.status}", f"Input:  {result.input_root}"]
     header = f"{'source':<10} {'files':>7} {'size':>10} {'read':>10} {'used':>10} {'rejected':>9}"
-    lines += ["", header, "-" * len(header)]
+    if result.sources:
+        lines += ["", header, "-" * len(header)]
     for name, s in result.sources.items():
         lines.append(
             f"{name:<10} {s.files:>7,} {human_bytes(s.bytes):>10} {s.read:>10,} {s.used:>10,} {s.rejected:>9,}"
@@ -81,7 +82,8 @@ def summary(result: RunResult, report_uri: str = "") -> str:
             )
     if result.checks:
         lines += ["", format_results(result.checks)]
-    lines += ["", "Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items())]
+    if result.seconds:
+        lines += ["", "Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items())]
     if result.message:
         lines += ["", result.message]
     if report_uri:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
-from typing import List, Set
+from typing import List, Optional, Set, Tuple
 from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
@@ -42,6 +42,7 @@ class FileListing:
     bytes: int
     partitions: int
     ignored: int = 0  # files not ending with the suffix asked for
+    newest: float = 0.0  # latest modification time of those files (epoch seconds)
 
 
 def list_data_files(spark: SparkSession, uri: str, partition_depth: int, suffix: str = "") -> FileListing:
@@ -54,7 +55,8 @@ def list_data_files(spark: SparkSession, uri: str, partition_depth: int, suffix:
             rel = os.path.relpath(folder, base)
             for name in names:
                 if not name.startswith(("_", ".")):
-                    entries.append((rel, name, os.path.getsize(os.path.join(folder, name))))
+                    info = os.stat(os.path.join(folder, name))
+                    entries.append((rel, name, info.st_size, info.st_mtime))
     else:
         path, fs = _hadoop_path(spark, uri)
         base = path.toUri().getPath().rstrip("/")
@@ -66,15 +68,52 @@ def list_data_files(spark: SparkSession, uri: str, partition_depth: int, suffix:
             name = os.path.basename(file_path)
             hidden_folder = rel != "." and any(p.startswith(("_", ".")) for p in rel.split("/"))
             if not name.startswith(("_", ".")) and not hidden_folder:
-                entries.append((rel, name, status.getLen()))
-    kept = [(rel, size) for rel, name, size in entries if name.endswith(suffix)]
+                entries.append((rel, name, status.getLen(), status.getModificationTime() / 1000))
+    kept = [(rel, size) for rel, name, size, _ in entries if name.endswith(suffix)]
     partitions: Set[str] = {rel for rel, _ in kept if rel.count("=") == partition_depth} if partition_depth else set()
     return FileListing(
         files=len(kept),
         bytes=sum(size for _, size in kept),
         partitions=len(partitions),
         ignored=len(entries) - len(kept),
+        newest=max((e[3] for e in entries if e[1].endswith(suffix)), default=0.0),
     )
+
+
+def file_status(spark: SparkSession, uri: str) -> Optional[Tuple[int, float]]:
+    """(size, modification time) of one file, or None when it does not exist."""
+    if is_local(uri):
+        try:
+            info = os.stat(local_path(uri))
+        except OSError:
+            return None
+        return info.st_size, info.st_mtime
+    path, fs = _hadoop_path(spark, uri)
+    if not fs.exists(path):
+        return None
+    status = fs.getFileStatus(path)
+    return status.getLen(), status.getModificationTime() / 1000
+
+
+def read_text(spark: SparkSession, uri: str) -> Optional[str]:
+    """A small text file's content, or None when it does not exist."""
+    if is_local(uri):
+        try:
+            with open(local_path(uri), encoding="utf-8") as handle:
+                return handle.read()
+        except OSError:
+            return None
+    path, fs = _hadoop_path(spark, uri)
+    if not fs.exists(path):
+        return None
+    stream = fs.open(path)
+    try:
+        reader = spark.sparkContext._jvm.java.io.BufferedReader(
+            spark.sparkContext._jvm.java.io.InputStreamReader(stream, "UTF-8")
+        )
+        return "\n".join(iter(reader.readLine, None))
+    finally:
+        stream.close()
 
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:

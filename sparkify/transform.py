@@ -5,7 +5,7 @@ Every table ends in an explicit ``select`` of the columns declared in ``sparkify
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -199,11 +199,14 @@ def artists_table(songs: DataFrame) -> DataFrame:
     return _conform(renamed, ARTISTS)
 
 
-def users_table(events: DataFrame) -> DataFrame:
+def users_table(events: DataFrame, known: Optional[DataFrame] = None) -> DataFrame:
     """One row per user who played a song; names and level from the user's latest event
     (any page), so a user who upgraded or downgraded shows the level they have now.
-    last_seen is the time of that event."""
-    listeners = song_plays(events).where(F.col("user_id").isNotNull()).select("user_id").distinct()
+    last_seen is the time of that event. ``known``: users already written (a user_id column),
+    who keep up with their latest events even without a play in these events."""
+    listeners = song_plays(events).where(F.col("user_id").isNotNull()).select("user_id")
+    if known is not None:
+        listeners = listeners.unionByName(known.select("user_id"))
     latest = _first_per(
         events.where(F.col("user_id").isNotNull()),
         "user_id",
@@ -212,7 +215,13 @@ def users_table(events: DataFrame) -> DataFrame:
         F.col("level").asc_nulls_last(),
     )
     latest = latest.withColumn("last_seen", F.col("start_time"))
-    return _conform(latest.join(listeners, on="user_id", how="inner"), USERS)
+    return _conform(latest.join(listeners.distinct(), on="user_id", how="inner"), USERS)
+
+
+def upsert(new: DataFrame, old: DataFrame, key: str, table: Table) -> DataFrame:
+    """Rows of ``new`` and of ``old``; where both hold a key, the new row."""
+    both = new.withColumn("_this_run", F.lit(1)).unionByName(old.withColumn("_this_run", F.lit(0)))
+    return _conform(_first_per(both, key, F.col("_this_run").desc()), table)
 
 
 def merge_users(new: DataFrame, old: DataFrame) -> DataFrame:
