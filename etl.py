@@ -45,6 +45,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "--until", type=dt.date.fromisoformat, metavar="YYYY-MM-DD", help="last day of --since (default: today, UTC)"
     )
     parser.add_argument("--rebuild-songs", action="store_true", help="with --since: rebuild songs and artists anyway")
+    stream = parser.add_argument_group("streaming (log_data/ as a stream of new files)")
+    stream.add_argument("--stream", action="store_true", help="process new log files in micro-batches")
+    stream.add_argument(
+        "--available-now", action="store_true", help="with --stream: process the files there are, then stop"
+    )
+    stream.add_argument(
+        "--interval", type=float, default=10.0, help="with --stream: seconds between micro-batches (default 10)"
+    )
+    stream.add_argument("--timeout", type=float, help="with --stream: stop after this many seconds")
+    stream.add_argument(
+        "--files-per-batch", type=int, default=1000, help="with --stream: most log files in one micro-batch"
+    )
     parser.add_argument("--force", action="store_true", help="allow an output root that is a bucket's root")
     parser.add_argument("--verbose", action="store_true", help="Spark's INFO logs, progress bars and stack traces")
     return parser.parse_args(argv)
@@ -68,8 +80,17 @@ def main(argv: Optional[List[str]] = None) -> int:
             days = (args.since, args.until or dt.datetime.now(dt.timezone.utc).date())
         elif args.until:
             raise UserError("--until goes with --since: give the first day too.")
+        stream = None
+        if args.stream:
+            stream = {
+                "available_now": args.available_now,
+                "interval_seconds": args.interval,
+                "timeout_seconds": args.timeout,
+                "files_per_batch": args.files_per_batch,
+            }
         return execute(
             settings,
+            stream=stream,
             checks_only=args.checks_only,
             skip_checks=args.skip_checks,
             days=days,

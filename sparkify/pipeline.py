@@ -338,10 +338,17 @@ def execute(
     skip_checks: bool = False,
     days: Optional[Tuple[dt.date, dt.date]] = None,
     rebuild_songs: bool = False,
+    stream: Optional[Dict[str, Any]] = None,
 ) -> int:
     """The job from settings to exit code: 0 ok, 1 a check failed, 2 a problem the user can fix."""
     settings = prepare(settings) if not checks_only else settings
     spark = build_session(settings)
+    if stream is not None:
+        from sparkify.stream import run_stream
+
+        batches = run_stream(spark, settings, **stream)
+        print(f"Stream stopped after {len(batches)} micro-batches; output: {settings.output_root}")
+        return 0
     if checks_only:
         results = run_checks(spark, settings.output_root, DEFAULT_CHECKS)
         print(format_results(results))
