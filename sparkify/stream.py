@@ -26,7 +26,7 @@ from sparkify import transform
 from sparkify.config import Settings
 from sparkify.extract import parse_json_lines, read_json_tree
 from sparkify.load import table_path, write_table
-from sparkify.schemas import ARTISTS, LOG_SCHEMA, SONG_SCHEMA, SONGPLAYS, SONGS, TIME, USERS, Table
+from sparkify.schemas import ARTISTS, LOG_SCHEMA, SONG_SCHEMA, SONGPLAYS, SONGS, SOURCE_FILE, TIME, USERS, Table
 from sparkify.storage import join_uri, path_exists
 
 CHECKPOINT = "_checkpoints/log_data"
@@ -95,7 +95,8 @@ def process_batch(spark: SparkSession, settings: Settings, songs: DataFrame, lin
     """One micro-batch: the batch transforms, then publish its rows under batch-named files."""
     own = f"batch-{batch_id:08d}.parquet"
     staging = join_uri(settings.output_root, "_staging", f"stream-{batch_id:08d}")
-    flagged = transform.flag_log_rows(parse_json_lines(lines, LOG_SCHEMA)).persist(StorageLevel.MEMORY_AND_DISK)
+    text = lines.select(F.input_file_name().alias(SOURCE_FILE), "value")
+    flagged = transform.flag_log_rows(parse_json_lines(text, LOG_SCHEMA)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         rejects = transform.rejected(flagged, "log_data")
         rejects.write.mode("overwrite").json(
