@@ -119,7 +119,7 @@ def test_a_wrong_secret_fails_clearly_without_showing_it(endpoint, tmp_path, s3_
     wrong = "wrong-secret-do-not-print-7c1e"
     out = run_etl("--config", s3_config(tmp_path / "dl.cfg", endpoint, wrong, "lake-wrong"))
     assert out.returncode == 3, out.stderr[-2000:]
-    assert f"S3 refused access to s3a://{BUCKET}/raw" in out.stderr
+    assert f"S3 refused access to s3a://{BUCKET}/" in out.stderr
     assert "AWS_SECRET_ACCESS_KEY" in out.stderr
     assert wrong not in out.stdout + out.stderr
     assert "Traceback" not in out.stderr
