@@ -68,3 +68,16 @@ def read_table(spark, root, name):
         for f in table.columns.fields
     ]
     return [tuple(r) for r in df.select(cols).collect()]
+
+
+def start_etl(*args):
+    """etl.py in its own process group (so a test can kill -9 the driver and its JVM)."""
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "etl.py"), *args, "--master", "local[1]"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+    )

@@ -6,15 +6,13 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from sparkify import pipeline
 from sparkify.schemas import TABLES
-from tests.conftest import ROOT, SAMPLE, read_table
+from tests.conftest import SAMPLE, read_table, start_etl
 from tools.make_sample import generate
 from tools.reference import Reference
 
@@ -66,22 +64,12 @@ def test_a_killed_run_leaves_the_previous_output_and_the_next_run_completes(
     before_files = {t.name: data_files(killed, t.name) for t in TABLES}
     before = contents(spark, killed)
 
-    job = subprocess.Popen(
-        [
-            sys.executable,
-            os.path.join(ROOT, "etl.py"),
-            "--input",
-            other_input,
-            "--output",
-            killed,
-            "--skip-checks",
-            "--master",
-            "local[1]",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+    job = start_etl(
+        "--input",
+        other_input,
+        "--output",
+        killed,
+        "--skip-checks",
     )
     staging = os.path.join(killed, "_staging")
     deadline = time.monotonic() + 240

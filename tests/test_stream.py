@@ -6,12 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 from sparkify.stream import CHECKPOINT, run_stream
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import SAMPLE, start_etl
 from tests.test_reruns import contents
 
 DAYS = ("2018/11/2018-11-29-events.json", "2018/11/2018-11-30-events.json", "2018/12/2018-12-01-events.json")
@@ -42,26 +40,16 @@ def test_a_killed_stream_restarts_without_losing_or_repeating_a_play(spark, sett
     add_day(str(src), DAYS[0])
     commits = os.path.join(out, CHECKPOINT, "commits")
     offsets = os.path.join(out, CHECKPOINT, "offsets")
-    job = subprocess.Popen(
-        [
-            sys.executable,
-            os.path.join(ROOT, "etl.py"),
-            "--stream",
-            "--interval",
-            "1",
-            "--files-per-batch",
-            "1",
-            "--input",
-            str(src),
-            "--output",
-            out,
-            "--master",
-            "local[1]",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+    job = start_etl(
+        "--stream",
+        "--interval",
+        "1",
+        "--files-per-batch",
+        "1",
+        "--input",
+        str(src),
+        "--output",
+        out,
     )
     try:
         wait_for(lambda: os.path.exists(os.path.join(commits, "0")), job, "batch 0 to commit")
