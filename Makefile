@@ -54,3 +54,10 @@ clean:
 jars: $(VENV)/.dev-deps
 	$(BIN)/python tools/fetch_s3a_jars.py
 	$(BIN)/python tools/build_localfs.py
+
+## bench: the job vs a DuckDB script on generated data sets (bench/README.md); e.g. ARGS="--sets public --reps 1"
+.PHONY: bench
+bench: $(VENV)/.run-deps
+	$(BIN)/pip install -q -r bench/requirements.txt
+	@$(BIN)/python tools/build_localfs.py
+	$(BIN)/python bench/run.py $(ARGS)
