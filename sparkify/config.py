@@ -52,7 +52,8 @@ class Settings:
     input_root: str
     output_root: str
     master: str = ""
-    shuffle_partitions: int = 4
+    shuffle_partitions: int = 64
+    driver_memory: str = "3g"
     duration_tolerance: float = 2.0
     max_rejected_share: float = 0.05
     jars_packages: str = ""
@@ -142,7 +143,8 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
         duration_tolerance=number("ETL", "DURATION_TOLERANCE_SECONDS", "2.0", float),  # type: ignore[arg-type]
         max_rejected_share=number("ETL", "MAX_REJECTED_SHARE", "0.05", float),  # type: ignore[arg-type]
         master=_get(parser, "SPARK", "MASTER"),
-        shuffle_partitions=number("SPARK", "SHUFFLE_PARTITIONS", "4", int),  # type: ignore[arg-type]
+        shuffle_partitions=number("SPARK", "SHUFFLE_PARTITIONS", "64", int),  # type: ignore[arg-type]
+        driver_memory=_get(parser, "SPARK", "DRIVER_MEMORY", "3g") or "3g",
         jars_packages=_get(parser, "SPARK", "JARS_PACKAGES"),
         s3_endpoint=_get(parser, "S3", "ENDPOINT"),
         s3_path_style=_get(parser, "S3", "PATH_STYLE_ACCESS", "false").lower() in ("1", "true", "yes"),

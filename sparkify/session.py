@@ -63,6 +63,8 @@ def spark_conf(settings: Settings) -> Dict[str, str]:
     }
     if settings.master:
         conf["spark.master"] = settings.master
+    # Only where this process starts the JVM (local runs); spark-submit and EMR set their own.
+    conf["spark.driver.memory"] = settings.driver_memory
     jars = local_jars()
     if jars:
         conf["spark.jars"] = jars
