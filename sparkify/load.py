@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, List, Optional, Tuple
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from sparkify.schemas import Table
 from sparkify.storage import (
@@ -16,6 +18,7 @@ from sparkify.storage import (
     list_data_files,
     local_path,
     partition_folders,
+    path_exists,
     swap_in,
 )
 
@@ -58,6 +61,25 @@ def _last_write_metrics(spark: SparkSession) -> Dict[str, int]:
                 if text.lstrip("-").isdigit():
                     by_name.setdefault(metric.name(), int(text))
     return by_name
+
+
+def read_existing(
+    spark: SparkSession, output_root: str, table: Table, months: Optional[List[Tuple[int, int]]] = None
+) -> Optional[DataFrame]:
+    """A table already in the output (only the given (year, month) partitions), held in memory
+    because it is about to be replaced; the caller unpersists it once written."""
+    path = table_path(output_root, table)
+    if not path_exists(spark, path):
+        return None
+    frame = spark.read.schema(table.columns).parquet(path)
+    if months is not None:
+        wanted = F.lit(False)
+        for year, month in months:
+            wanted = wanted | ((F.col("year") == year) & (F.col("month") == month))
+        frame = frame.where(wanted)
+    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    frame.count()  # materialise before the table is overwritten
+    return frame
 
 
 QUARANTINE = "_quarantine"

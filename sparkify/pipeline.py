@@ -21,7 +21,7 @@ from sparkify import s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError
 from sparkify.extract import check_local_input, day_files, extract
-from sparkify.load import QUARANTINE, write_quarantine, write_table
+from sparkify.load import QUARANTINE, read_existing, write_quarantine, write_table
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
 from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table
@@ -229,20 +229,9 @@ _materialised: List[DataFrame] = []  # old tables held in memory while they are 
 def _existing(
     spark: SparkSession, output_root: str, table: Table, months: Optional[List[Tuple[int, int]]] = None
 ) -> Optional[DataFrame]:
-    """A table already in the output (only the given (year, month) partitions), read into memory:
-    it is about to be replaced."""
-    path = join_uri(output_root, table.name)
-    if not path_exists(spark, path):
-        return None
-    frame = spark.read.schema(table.columns).parquet(path)
-    if months is not None:
-        wanted = F.lit(False)
-        for year, month in months:
-            wanted = wanted | ((F.col("year") == year) & (F.col("month") == month))
-        frame = frame.where(wanted)
-    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-    _materialised.append(frame)
-    frame.count()  # materialise before the table is overwritten
+    frame = read_existing(spark, output_root, table, months)
+    if frame is not None:
+        _materialised.append(frame)
     return frame
 
 

@@ -23,7 +23,7 @@ def local_path(uri: str) -> str:
     return urlparse(uri).path if uri.startswith("file:") else uri
 
 
-def _hadoop_path(spark: SparkSession, uri: str):
+def hadoop_path(spark: SparkSession, uri: str):
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)
     return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -32,7 +32,7 @@ def _hadoop_path(spark: SparkSession, uri: str):
 def path_exists(spark: SparkSession, uri: str) -> bool:
     if is_local(uri):
         return os.path.exists(local_path(uri))
-    path, fs = _hadoop_path(spark, uri)
+    path, fs = hadoop_path(spark, uri)
     return bool(fs.exists(path))
 
 
@@ -58,7 +58,7 @@ def list_data_files(spark: SparkSession, uri: str, partition_depth: int, suffix:
                     info = os.stat(os.path.join(folder, name))
                     entries.append((rel, name, info.st_size, info.st_mtime))
     else:
-        path, fs = _hadoop_path(spark, uri)
+        path, fs = hadoop_path(spark, uri)
         base = path.toUri().getPath().rstrip("/")
         it = fs.listFiles(path, True)
         while it.hasNext():
@@ -88,7 +88,7 @@ def file_status(spark: SparkSession, uri: str) -> Optional[Tuple[int, float]]:
         except OSError:
             return None
         return info.st_size, info.st_mtime
-    path, fs = _hadoop_path(spark, uri)
+    path, fs = hadoop_path(spark, uri)
     if not fs.exists(path):
         return None
     status = fs.getFileStatus(path)
@@ -103,7 +103,7 @@ def read_text(spark: SparkSession, uri: str) -> Optional[str]:
                 return handle.read()
         except OSError:
             return None
-    path, fs = _hadoop_path(spark, uri)
+    path, fs = hadoop_path(spark, uri)
     if not fs.exists(path):
         return None
     stream = fs.open(path)
@@ -124,7 +124,7 @@ def write_text(spark: SparkSession, uri: str, text: str) -> None:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
         return
-    path, fs = _hadoop_path(spark, uri)
+    path, fs = hadoop_path(spark, uri)
     stream = fs.create(path, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))

@@ -25,9 +25,9 @@ from pyspark.sql import functions as F
 from sparkify import transform
 from sparkify.config import Settings
 from sparkify.extract import parse_json_lines, read_json_tree
-from sparkify.load import table_path, write_table
+from sparkify.load import read_existing, table_path, write_table
 from sparkify.schemas import ARTISTS, LOG_SCHEMA, SONG_SCHEMA, SONGPLAYS, SONGS, SOURCE_FILE, TIME, USERS, Table
-from sparkify.storage import join_uri, path_exists
+from sparkify.storage import hadoop_path, join_uri, path_exists
 
 CHECKPOINT = "_checkpoints/log_data"
 
@@ -43,16 +43,10 @@ def source_frame(spark: SparkSession, input_root: str, files_per_batch: int) -> 
     )
 
 
-def _hadoop(spark: SparkSession, uri: str):
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-
-
 def _publish(spark: SparkSession, staged: str, live: str, name: str) -> int:
     """Move each partition's data file from ``staged`` to the same partition folder of ``live``
     as ``name`` (replacing a file of that name: a replayed batch)."""
-    root, fs = _hadoop(spark, staged)
+    root, fs = hadoop_path(spark, staged)
     if not fs.exists(root):
         return 0
     moved = 0
@@ -64,7 +58,7 @@ def _publish(spark: SparkSession, staged: str, live: str, name: str) -> int:
         if not source.getName().endswith(".parquet"):
             continue
         folder = source.getParent().toUri().getPath()[len(base) :].strip("/")
-        target, _ = _hadoop(spark, join_uri(live, folder, name))
+        target, _ = hadoop_path(spark, join_uri(live, folder, name))
         fs.mkdirs(target.getParent())
         if fs.exists(target):
             fs.delete(target, False)
@@ -113,7 +107,7 @@ def process_batch(spark: SparkSession, settings: Settings, songs: DataFrame, lin
                 staged
             )
             _publish(spark, staged, table_path(settings.output_root, table), own)
-        old_users = _read(spark, settings.output_root, USERS)
+        old_users = read_existing(spark, settings.output_root, USERS)
         users = transform.users_table(events, old_users)
         if old_users is not None:
             users = transform.merge_users(users, old_users)
@@ -122,17 +116,8 @@ def process_batch(spark: SparkSession, settings: Settings, songs: DataFrame, lin
             old_users.unpersist()
     finally:
         flagged.unpersist()
-        folder, fs = _hadoop(spark, staging)
+        folder, fs = hadoop_path(spark, staging)
         fs.delete(folder, True)
-
-
-def _read(spark: SparkSession, output_root: str, table: Table) -> Optional[DataFrame]:
-    path = table_path(output_root, table)
-    if not path_exists(spark, path):
-        return None
-    frame = spark.read.schema(table.columns).parquet(path).persist(StorageLevel.MEMORY_AND_DISK)
-    frame.count()  # held in memory: the table is rewritten below
-    return frame
 
 
 def run_stream(
