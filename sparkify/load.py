@@ -98,9 +98,12 @@ def write_quarantine(spark: SparkSession, rejects: DataFrame, output_root: str) 
 
 def _write(df: DataFrame, table: Table, path: str, dynamic: bool) -> None:
     """Partitioned tables are shuffled by their partition columns first, so each partition
-    folder gets one file instead of one per task."""
+    folder gets one file instead of one per task. The number of write tasks is the number of
+    cores: left to AQE, a small table (songs: ~15k rows but ~14k folders) is coalesced into one
+    task that writes every folder alone (27.7 s instead of 14.9 s on bench's public set)."""
     if table.partition_by:
-        writer = df.repartition(*table.partition_by).write.partitionBy(*table.partition_by)
+        tasks = df.sparkSession.sparkContext.defaultParallelism
+        writer = df.repartition(tasks, *table.partition_by).write.partitionBy(*table.partition_by)
         writer = writer.option("partitionOverwriteMode", "dynamic" if dynamic else "static")
     else:
         writer = df.coalesce(1).write

@@ -65,7 +65,8 @@ def spark_conf(settings: Settings) -> Dict[str, str]:
         conf["spark.master"] = settings.master
     # Only where this process starts the JVM (local runs); spark-submit and EMR set their own.
     conf["spark.driver.memory"] = settings.driver_memory
-    jars = local_jars()
+    # The S3A jars (about 190 MB) are copied to every executor: only when a root is on S3.
+    jars = local_jars() if any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root)) else ""
     if jars:
         conf["spark.jars"] = jars
     if os.path.exists(FAST_LOCAL_FS_JAR):

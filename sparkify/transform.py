@@ -64,6 +64,7 @@ def _first_reason(*rules: Tuple[Column, str]) -> Column:
     return reason
 
 
+REPEAT = "repeat of an event already read"
 WRONG_JSON = "not valid JSON, or a field of the wrong type (see raw)"
 
 
@@ -83,7 +84,14 @@ def flag_log_rows(logs: DataFrame) -> DataFrame:
     )
     flagged = logs.withColumn(REASON, reason)
     repeat = (F.row_number().over(identity) > 1) & F.col(REASON).isNull()
-    return flagged.withColumn(REASON, F.when(repeat, F.lit("repeat of an event already read")).otherwise(F.col(REASON)))
+    flagged = flagged.withColumn(REASON, F.when(repeat, F.lit(REPEAT)).otherwise(F.col(REASON)))
+    return _raw_of_rejects_only(flagged)
+
+
+def _raw_of_rejects_only(flagged: DataFrame) -> DataFrame:
+    """The raw text is the quarantine's: usable rows drop it, so a cached frame of flagged rows
+    does not hold every input byte a second time."""
+    return flagged.withColumn(RAW_TEXT, F.when(F.col(REASON).isNotNull(), F.col(RAW_TEXT)))
 
 
 def flag_song_rows(songs: DataFrame) -> DataFrame:
@@ -94,7 +102,7 @@ def flag_song_rows(songs: DataFrame) -> DataFrame:
         (_blank(F.col("artist_id")), "missing artist_id"),
         (F.col("title").isNull(), "missing title"),
     )
-    return songs.withColumn(REASON, reason)
+    return _raw_of_rejects_only(songs.withColumn(REASON, reason))
 
 
 def usable(flagged: DataFrame) -> DataFrame:
