@@ -186,6 +186,11 @@ def stages(engine: str, report: Optional[Dict], wall: float) -> Dict[str, float]
     result: Dict[str, float] = {}
     if engine == "job":
         secs = report.get("seconds", {})
+        if report.get("stages"):  # the job's per-stage mode (reports since the benchmark's second round)
+            result.update(report["stages"])
+            result["transform (lazy plans)"] = secs.get("transform", 0.0)
+            result["outside the stages (python start, imports, state, report)"] = wall - sum(result.values())
+            return {k: round(v, 3) for k, v in result.items()}
         result["extract (list + read + parse + flag + count, songs and logs)"] = secs.get("extract", 0.0)
         result["transform (lazy plans)"] = secs.get("transform", 0.0)
         for written in report.get("quarantine", []):

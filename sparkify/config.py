@@ -5,7 +5,7 @@ from __future__ import annotations
 import configparser
 import os
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 
 from sparkify.errors import UserError
 
@@ -47,6 +47,9 @@ class EmrSettings:
     poll_seconds: float = 30.0
 
 
+SONGS_LAYOUTS: Tuple[Tuple[str, ...], ...] = (("year", "artist_id"), ("year",))
+
+
 @dataclass(frozen=True)
 class Settings:
     input_root: str
@@ -56,6 +59,9 @@ class Settings:
     driver_memory: str = "3g"
     duration_tolerance: float = 2.0
     max_rejected_share: float = 0.05
+    # Folders of the songs table: year/artist_id (the default the analysts expect) or year
+    # (one folder per year, rows sorted by artist_id: far fewer files; see bench/README.md).
+    songs_partition_by: Tuple[str, ...] = SONGS_LAYOUTS[0]
     jars_packages: str = ""
     s3_endpoint: str = ""
     s3_path_style: bool = False
@@ -136,8 +142,16 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
         output_data=_get(parser, "EMR", "OUTPUT_DATA"),
         poll_seconds=number("EMR", "POLL_SECONDS", "30", float),  # type: ignore[arg-type]
     )
+    layout_text = _get(parser, "ETL", "SONGS_PARTITION_BY", "year, artist_id") or "year, artist_id"
+    layout = tuple(c.strip() for c in layout_text.split(",") if c.strip())
+    if layout not in SONGS_LAYOUTS:
+        raise UserError(
+            f"{path}: [ETL] SONGS_PARTITION_BY = {', '.join(layout)!r} is not a songs layout. "
+            "Set `year, artist_id` (the default) or `year`."
+        )
     return Settings(
         emr=emr,
+        songs_partition_by=layout,
         input_root=_resolve(_get(parser, "ETL", "INPUT_DATA"), base),
         output_root=_resolve(_get(parser, "ETL", "OUTPUT_DATA"), base),
         duration_tolerance=number("ETL", "DURATION_TOLERANCE_SECONDS", "2.0", float),  # type: ignore[arg-type]

@@ -103,7 +103,10 @@ def _write(df: DataFrame, table: Table, path: str, dynamic: bool) -> None:
     task that writes every folder alone (27.7 s instead of 14.9 s on bench's public set)."""
     if table.partition_by:
         tasks = df.sparkSession.sparkContext.defaultParallelism
-        writer = df.repartition(tasks, *table.partition_by).write.partitionBy(*table.partition_by)
+        shuffled = df.repartition(tasks, *table.partition_by)
+        if table.sort_within:  # the write's own sort by partition columns is then already done
+            shuffled = shuffled.sortWithinPartitions(*table.partition_by, *table.sort_within)
+        writer = shuffled.write.partitionBy(*table.partition_by)
         writer = writer.option("partitionOverwriteMode", "dynamic" if dynamic else "static")
     else:
         writer = df.coalesce(1).write

@@ -24,7 +24,7 @@ from sparkify.extract import check_local_input, day_files, extract
 from sparkify.load import QUARANTINE, read_existing, write_quarantine, write_table
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
-from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table
+from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table, songs_table_spec
 from sparkify.session import build_session, local_jars
 from sparkify.storage import (
     FileListing,
@@ -104,6 +104,7 @@ def run(
     run_id: Optional[str] = None,
     days: Optional[Tuple[dt.date, dt.date]] = None,
     rebuild_songs: bool = False,
+    session_seconds: Optional[Dict[str, float]] = None,
 ) -> RunResult:
     """Build and write the five tables; check them; write the report. Returns what happened.
 
@@ -120,7 +121,10 @@ def run(
             local_path(join_uri(settings.output_root, STAGING, "_trash")),
         )
     state = _read_state(spark, settings.output_root)
-    song_listing = count_input(spark, join_uri(settings.input_root, "song_data"))
+    stages = result.stages
+    stages.update(session_seconds or {})
+    with stage(stages, "list input", log=False):
+        song_listing = count_input(spark, join_uri(settings.input_root, "song_data"))
     log_files: Optional[List[str]] = None
     if days is not None:
         log_files = day_files(spark, settings.input_root, *days)
@@ -145,20 +149,24 @@ def run(
     )
     try:
         with stage(seconds, "extract"):
-            raw = extract(spark, settings.input_root, log_files)
-            songs_flagged = transform.flag_song_rows(raw.songs).persist(StorageLevel.MEMORY_AND_DISK)
-            logs_flagged = transform.flag_log_rows(raw.logs).persist(StorageLevel.MEMORY_AND_DISK)
-            result.sources["song_data"] = _counts(songs_flagged, song_listing, plays=False)
-            if log_files is None:
-                log_listing = count_input(spark, join_uri(settings.input_root, "log_data"))
-            else:
-                log_listing = FileListing(len(log_files), sum(st[0] for st in statuses.values() if st), 0)
-            result.sources["log_data"] = _counts(logs_flagged, log_listing, plays=True)
+            with stage(stages, "read songs (parse, flag, cache, count)", log=False):
+                raw = extract(spark, settings.input_root, log_files)
+                songs_flagged = transform.flag_song_rows(raw.songs).persist(StorageLevel.MEMORY_AND_DISK)
+                result.sources["song_data"] = _counts(songs_flagged, song_listing, plays=False)
+            with stage(stages, "list input", log=False):
+                if log_files is None:
+                    log_listing = count_input(spark, join_uri(settings.input_root, "log_data"))
+                else:
+                    log_listing = FileListing(len(log_files), sum(st[0] for st in statuses.values() if st), 0)
+            with stage(stages, "read logs (parse, flag repeats, cache, count)", log=False):
+                logs_flagged = transform.flag_log_rows(raw.logs).persist(StorageLevel.MEMORY_AND_DISK)
+                result.sources["log_data"] = _counts(logs_flagged, log_listing, plays=True)
         with stage(seconds, "load", log=False):
             rejects = transform.rejected(songs_flagged, "song_data").unionByName(
                 transform.rejected(logs_flagged, "log_data")
             )
-            result.quarantine.append(write_quarantine(spark, rejects, settings.output_root))
+            with stage(stages, "write _quarantine", log=False):
+                result.quarantine.append(write_quarantine(spark, rejects, settings.output_root))
         _check_rejects(result, settings)
 
         with stage(seconds, "transform"):
@@ -180,7 +188,10 @@ def run(
             tables = (
                 ()
                 if songs_kept
-                else ((SONGS, transform.songs_table(songs), False), (ARTISTS, transform.artists_table(songs), False))
+                else (
+                    (songs_table_spec(settings.songs_partition_by), transform.songs_table(songs), False),
+                    (ARTISTS, transform.artists_table(songs), False),
+                )
             ) + (
                 (USERS, users, False),
                 (TIME, time_rows, True),
@@ -188,7 +199,8 @@ def run(
             )
         with stage(seconds, "load"):
             for table, frame, keep in tables:
-                result.tables.append(write_table(spark, frame, table, settings.output_root, staging, keep))
+                with stage(stages, f"write {table.name}", log=False):
+                    result.tables.append(write_table(spark, frame, table, settings.output_root, staging, keep))
         songs_flagged.unpersist()
         logs_flagged.unpersist()
         # Cached copies of replaced tables would be served for the same path from now on.
@@ -197,7 +209,7 @@ def run(
         _materialised.clear()
 
         if checks is not None and len(checks) > 0:
-            with stage(seconds, "checks"):
+            with stage(seconds, "checks"), stage(stages, "checks", log=False):
                 context = {"written_partitions": _written_condition(result, plays)}
                 if days is None:  # an incremental run adds to months that hold other days too
                     context["next_song_events"] = result.sources["log_data"].next_song
@@ -331,7 +343,9 @@ def execute(
 ) -> int:
     """The job from settings to exit code: 0 ok, 1 a check failed, 2 a problem the user can fix."""
     settings = prepare(settings) if not checks_only else settings
+    begun = time.monotonic()
     spark = build_session(settings)
+    started = {"start Spark session": time.monotonic() - begun}
     if stream is not None:
         from sparkify.stream import run_stream
 
@@ -342,6 +356,7 @@ def execute(
         results = run_checks(spark, settings.output_root, DEFAULT_CHECKS)
         print(format_results(results))
         return 1 if any(r.failed for r in results) else 0
-    result = run(spark, settings, None if skip_checks else DEFAULT_CHECKS, days=days, rebuild_songs=rebuild_songs)
+    checks = None if skip_checks else DEFAULT_CHECKS
+    result = run(spark, settings, checks, days=days, rebuild_songs=rebuild_songs, session_seconds=started)
     print(summary(result, report_uri(settings.output_root, result.run_id)))
     return 1 if result.checks_failed else 0

@@ -38,6 +38,9 @@ class RunResult:
     quarantine: List[Written] = field(default_factory=list)
     checks: List[CheckResult] = field(default_factory=list)
     seconds: Dict[str, float] = field(default_factory=dict)
+    # Finer than ``seconds``, for finding the next bottleneck: Spark session start, listing the
+    # input, reading (parse, flag, cache, count) songs and logs, each table's write.
+    stages: Dict[str, float] = field(default_factory=dict)
     status: str = "running"
     message: str = ""
 
@@ -48,6 +51,7 @@ class RunResult:
     def to_json(self) -> str:
         body: Dict[str, Any] = asdict(self)
         body["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
+        body["stages"] = {k: round(v, 3) for k, v in self.stages.items()}
         return json.dumps(body, indent=2, default=str)
 
 

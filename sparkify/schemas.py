@@ -5,7 +5,7 @@ The readers, the transforms' ``select`` contracts, the tests and the diagrams al
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, Tuple
 
 from pyspark.sql.types import (
@@ -78,6 +78,8 @@ class Table:
     columns: StructType
     primary_key: Tuple[str, ...]
     partition_by: Tuple[str, ...] = ()
+    # rows are written sorted by these within each partition (Parquet min/max then skip row groups)
+    sort_within: Tuple[str, ...] = ()
     # column -> referenced table (its primary key)
     references: Dict[str, str] = field(default_factory=dict)
     # input folders the table is built from (drives the pipeline diagram)
@@ -179,3 +181,10 @@ TIME = Table(
 # Write order: dimensions first, the fact last.
 TABLES: Tuple[Table, ...] = (SONGS, ARTISTS, USERS, TIME, SONGPLAYS)
 TABLES_BY_NAME: Dict[str, Table] = {t.name: t for t in TABLES}
+
+
+def songs_table_spec(partition_by: Tuple[str, ...]) -> Table:
+    """SONGS in the layout asked for: by (year, artist_id), or by year with rows sorted by artist_id."""
+    if partition_by == SONGS.partition_by:
+        return SONGS
+    return replace(SONGS, partition_by=partition_by, sort_within=("artist_id",))

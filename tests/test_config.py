@@ -40,3 +40,10 @@ def test_keys_fall_back_to_the_environment_and_never_show(tmp_path):
 def test_a_bad_number_names_section_key_and_value(tmp_path):
     with pytest.raises(UserError, match=r"\[ETL\] DURATION_TOLERANCE_SECONDS = 'two'"):
         load_settings(write(tmp_path, "[ETL]\nDURATION_TOLERANCE_SECONDS = two\n"), env={})
+
+
+def test_songs_layout_is_one_of_two(tmp_path):
+    assert load_settings(write(tmp_path, "[ETL]\nSONGS_PARTITION_BY = year\n"), env={}).songs_partition_by == ("year",)
+    assert load_settings(env={}).songs_partition_by == ("year", "artist_id")
+    with pytest.raises(UserError, match=r"SONGS_PARTITION_BY = 'artist_id'.*`year, artist_id`.*`year`"):
+        load_settings(write(tmp_path, "[ETL]\nSONGS_PARTITION_BY = artist_id\n"), env={})

@@ -82,3 +82,19 @@ def test_public_udacity_sample(spark, settings, tmp_path):
     assert songplay["start_time"] == 1542837407796  # 2018-11-21 21:56:47.796 UTC
     songs = {r[0]: r[1] for r in read_table(spark, str(tmp_path), "songs")}
     assert songs[songplay["song_id"]] == "Setanta matins"
+
+
+def test_songs_by_year_layout_holds_the_same_rows_sorted_by_artist(spark, settings, reference, tmp_path):
+    """[ETL] SONGS_PARTITION_BY = year: one folder per year, one file each, rows sorted by artist_id."""
+    result = pipeline.run(spark, settings.with_overrides(output_root=str(tmp_path), songs_partition_by=("year",)))
+    songs = next(t for t in result.tables if t.table == "songs")
+    years = {str(r[3]) for r in reference.tables()["songs"]}  # None -> Hive's default partition
+    assert songs.partitions == len(years) == songs.files
+    folders = sorted(os.listdir(tmp_path / "songs"))
+    assert all(f.startswith("year=") or f.startswith("_") for f in folders)
+    for folder in (f for f in folders if f.startswith("year=")):
+        (name,) = [n for n in os.listdir(tmp_path / "songs" / folder) if n.endswith(".parquet")]
+        ids = [r["artist_id"] for r in spark.read.parquet(str(tmp_path / "songs" / folder / name)).collect()]
+        assert ids == sorted(ids)
+    got = sorted(read_table(spark, str(tmp_path), "songs"), key=repr)
+    assert got == sorted(reference.tables()["songs"], key=repr)
