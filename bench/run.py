@@ -371,10 +371,16 @@ def run_set(
     label: str = "",
     driver_memory: Optional[str] = None,
     shuffle_partitions: Optional[int] = None,
+    songs_by_year: bool = False,
 ) -> Dict:
     info = datasets.ensure(set_name)
     print(f"set {set_name}: {datasets.DESCRIPTIONS[set_name]}", file=sys.stderr, flush=True)
-    job_config = shuffle_config(shuffle_partitions) if shuffle_partitions else None
+    changes = {}
+    if shuffle_partitions:
+        changes[("SPARK", "SHUFFLE_PARTITIONS")] = str(shuffle_partitions)
+    if songs_by_year:
+        changes[("ETL", "SONGS_PARTITION_BY")] = "year"
+    job_config = config_copy(changes) if changes else None
     runs = kept_runs(set_name, label, engines)
     for rep in range(reps):
         order = engines if rep % 2 == 0 else list(reversed(engines))
@@ -385,6 +391,7 @@ def run_set(
         "label": label,
         "driver_memory": driver_memory,
         "shuffle_partitions": shuffle_partitions,
+        "songs_partition_by": "year" if songs_by_year else "year, artist_id",
         "description": datasets.DESCRIPTIONS[set_name],
         "generator_args": info["args"],
         "generation_seconds": info.get("seconds"),
@@ -412,16 +419,18 @@ def run_set(
     return result
 
 
-def shuffle_config(partitions: int) -> str:
-    """A copy of dl.cfg with [SPARK] SHUFFLE_PARTITIONS changed, passed to the job with --config."""
+def config_copy(changes: Dict[tuple, str]) -> str:
+    """A copy of dl.cfg with {(section, key): value} changed, passed to the job with --config."""
     import configparser
 
     parser = configparser.ConfigParser()
     parser.optionxform = str  # keep the keys' case
     parser.read(os.path.join(REPO_ROOT, "dl.cfg"), encoding="utf-8")
-    parser["SPARK"]["SHUFFLE_PARTITIONS"] = str(partitions)
+    for (section, key), value in changes.items():
+        parser[section][key] = value
     os.makedirs(RUNS_DIR, exist_ok=True)
-    path = os.path.join(RUNS_DIR, f"dl.shuffle-{partitions}.cfg")
+    name = "-".join(f"{key.lower()}-{value}".replace(" ", "").replace(",", "+") for (_, key), value in changes.items())
+    path = os.path.join(RUNS_DIR, f"dl.{name}.cfg")
     with open(path, "w", encoding="utf-8") as handle:
         parser.write(handle)
     return path
@@ -525,6 +534,8 @@ def job_code(body: Dict) -> str:
         text += f", driver {body['driver_memory']}"
     if body.get("shuffle_partitions"):
         text += f", {body['shuffle_partitions']} shuffle partitions"
+    if body.get("songs_partition_by") == "year":
+        text += ", songs by year"
     failed = [r for r in runs if r["exit_code"] != 0 or r["timed_out"]]
     if failed:
         text += f", {len(failed)} of {len(runs)} runs failed"
@@ -651,6 +662,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument(
         "--shuffle-partitions", type=int, help="run the job with a copy of dl.cfg with this [SPARK] SHUFFLE_PARTITIONS"
     )
+    parser.add_argument(
+        "--songs-by-year", action="store_true", help="the job with [ETL] SONGS_PARTITION_BY = year (other layout)"
+    )
     parser.add_argument("--report-only", action="store_true", help="only redo summary.md and chart.png from results")
     args = parser.parse_args(argv)
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
@@ -671,6 +685,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 args.label,
                 args.driver_memory,
                 args.shuffle_partitions,
+                args.songs_by_year,
             )
     results = load_results()
     os.makedirs(RESULTS_DIR, exist_ok=True)
