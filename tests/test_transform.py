@@ -238,3 +238,21 @@ def test_rows_that_cannot_be_used_are_flagged_with_a_reason(logs):
     ]
     counts = transform.tally(transform.flag_log_rows(df), count_plays=True).first().asDict()
     assert counts == {"read": 8, "used": 2, "rejected": 6, "next_song": 1}
+
+
+def test_each_play_appears_once_whether_its_title_is_shared_or_not(logs, songs):
+    catalog = songs(
+        song_row(song_id="SO1", duration=201.5),
+        song_row(song_id="SO2", duration=200.2),  # same title and artist as SO1
+        song_row(song_id="SO3", title="Solo", duration=100.0),
+    )
+    plays = logs(
+        log_row(length=200.0, itemInSession=1),
+        log_row(song="Solo", length=100.5, itemInSession=2),
+        log_row(song="Solo", length=150.0, itemInSession=3),
+        log_row(song="Nobody Knows", itemInSession=4),
+        log_row(length=190.0, itemInSession=5),  # shared title, but no duration close enough
+    )
+    rows = plays_of(plays, catalog).collect()
+    assert len({r["songplay_id"] for r in rows}) == 5
+    assert sorted(r["song_id"] or "-" for r in rows) == ["-", "-", "-", "SO2", "SO3"]
