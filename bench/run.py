@@ -477,6 +477,8 @@ def archive(path: str) -> None:
 def load_results() -> Dict[str, Dict]:
     found = {}
     for path in sorted(glob.glob(os.path.join(RESULTS_DIR, "*.json"))):
+        if os.path.basename(path).startswith("layouts."):  # bench/layouts.py's, another shape
+            continue
         with open(path, encoding="utf-8") as handle:
             body = json.load(handle)
         found[result_name(body["set"], body.get("label", ""))] = body
