@@ -6,7 +6,7 @@ import glob
 import os
 import shutil
 import sys
-from typing import Dict
+from typing import Dict, Optional
 
 from sparkify import s3
 from sparkify.config import Settings
@@ -43,8 +43,9 @@ def local_jars() -> str:
     return ",".join(j for j in sorted(glob.glob(os.path.join(JARS_DIR, "*.jar"))) if j != FAST_LOCAL_FS_JAR)
 
 
-def spark_conf(settings: Settings) -> Dict[str, str]:
-    """Session settings. Credentials are not set here (see sparkify.s3)."""
+def spark_conf(settings: Settings, with_s3: Optional[bool] = None) -> Dict[str, str]:
+    """Session settings. Credentials are not set here (see sparkify.s3). ``with_s3``: put the
+    S3A jars on the class path (None: only when the input or output root is on S3)."""
     conf = {
         "spark.app.name": "sparkify-etl",
         "spark.sql.session.timeZone": "UTC",
@@ -66,7 +67,9 @@ def spark_conf(settings: Settings) -> Dict[str, str]:
     # Only where this process starts the JVM (local runs); spark-submit and EMR set their own.
     conf["spark.driver.memory"] = settings.driver_memory
     # The S3A jars (about 190 MB) are copied to every executor: only when a root is on S3.
-    jars = local_jars() if any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root)) else ""
+    if with_s3 is None:
+        with_s3 = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
+    jars = local_jars() if with_s3 else ""
     if jars:
         conf["spark.jars"] = jars
     if os.path.exists(FAST_LOCAL_FS_JAR):
@@ -79,14 +82,14 @@ def spark_conf(settings: Settings) -> Dict[str, str]:
     return conf
 
 
-def build_session(settings: Settings):  # -> SparkSession
+def build_session(settings: Settings, with_s3: Optional[bool] = None):  # -> SparkSession
     """Under spark-submit this picks up its session; under plain python it starts local[*]."""
     ensure_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    for key, value in spark_conf(settings).items():
+    for key, value in spark_conf(settings, with_s3).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("INFO" if settings.verbose else "ERROR")

@@ -39,7 +39,7 @@ def settings(tmp_path_factory):
 def spark(settings):
     from sparkify.session import build_session
 
-    session = build_session(settings)
+    session = build_session(settings, with_s3=True)  # tests/test_s3.py reads s3a:// with it
     yield session
     session.stop()
 

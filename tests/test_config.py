@@ -47,3 +47,16 @@ def test_songs_layout_is_one_of_two(tmp_path):
     assert load_settings(env={}).songs_partition_by == ("year", "artist_id")
     with pytest.raises(UserError, match=r"SONGS_PARTITION_BY = 'artist_id'.*`year, artist_id`.*`year`"):
         load_settings(write(tmp_path, "[ETL]\nSONGS_PARTITION_BY = artist_id\n"), env={})
+
+
+def test_s3a_jars_join_the_class_path_only_for_s3_roots():
+    from sparkify.config import Settings
+    from sparkify.session import local_jars, spark_conf
+
+    if not local_jars():
+        pytest.skip("S3A jars absent: `make jars` (make test does it)")
+    local = spark_conf(Settings(input_root="/data/in", output_root="/data/out"))
+    remote = spark_conf(Settings(input_root="/data/in", output_root="s3a://bucket/lake"))
+    assert "spark.jars" not in local
+    assert "hadoop-aws" in remote["spark.jars"] and "aws-java-sdk-bundle" in remote["spark.jars"]
+    assert "hadoop-aws" in spark_conf(Settings(input_root="/a", output_root="/b"), with_s3=True)["spark.jars"]
