@@ -51,7 +51,7 @@ def run_job(set_name: str, layout: str) -> Dict:
     return {
         "output": output,
         "job_wall_seconds": round(wall, 2),
-        "songs_write_seconds": songs["seconds"],
+        "songs_write_seconds": round(songs["seconds"], 2),
         "songs_files": songs["files"],
         "songs_partitions": songs["partitions"],
     }
