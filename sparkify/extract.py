@@ -86,7 +86,7 @@ def parse_json_lines(text: DataFrame, schema: StructType) -> DataFrame:
     # Only a line with more than blanks after its first "}" can hold several objects. Those few
     # lines are split in a branch of their own: a split and explode over every line cost 3.5 s
     # per million lines here; this test (byte lengths, no regular expression) and a second scan
-    # of the text cost about 1.5 s.
+    # of the text about 1 s (4.5 s against 3.5 s for the JSON parse alone).
     several = F.octet_length(F.substring_index(value, "}", 1)) + 1 < F.octet_length(F.rtrim(value))
     single = text.where(~several).select(SOURCE_FILE, value.alias(RAW_TEXT))
     split = text.where(several).select(SOURCE_FILE, F.explode(F.split(value, OBJECT_BOUNDARY)).alias(RAW_TEXT))

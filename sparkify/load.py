@@ -96,11 +96,12 @@ def write_quarantine(spark: SparkSession, rejects: DataFrame, output_root: str) 
     return Written(QUARANTINE, path, rows, listing.files, listing.bytes, listing.partitions, time.monotonic() - begun)
 
 
-def _write(df: DataFrame, table: Table, path: str, dynamic: bool) -> None:
-    """Partitioned tables are shuffled by their partition columns first, so each partition
-    folder gets one file instead of one per task. The number of write tasks is the number of
-    cores: left to AQE, a small table (songs: ~15k rows but ~14k folders) is coalesced into one
-    task that writes every folder alone (27.7 s instead of 14.9 s on bench's public set)."""
+def write_frame(df: DataFrame, table: Table, path: str, dynamic: bool = False) -> None:
+    """Write ``df`` as ``table`` at ``path`` (mode overwrite). Partitioned tables are shuffled by
+    their partition columns first, so each partition folder gets one file instead of one per
+    task. The number of write tasks is the number of cores: left to AQE, a small table (songs:
+    ~15k rows but ~14k folders) is coalesced into one task that writes every folder alone (on
+    cached songs here: 9.0-11.1 s with one task, 5.5-6.4 s with two)."""
     if table.partition_by:
         tasks = df.sparkSession.sparkContext.defaultParallelism
         shuffled = df.repartition(tasks, *table.partition_by)
@@ -127,14 +128,14 @@ def write_table(
     depth = len(table.partition_by)
     if is_local(output_root):
         staged = join_uri(staging_root, table.name)
-        _write(df, table, staged, dynamic=False)
+        write_frame(df, table, staged)
         rows = _last_write_metrics(spark).get("number of output rows")
         written = partition_folders(staged, depth) if depth else []
         if keep_partitions and depth:
             carry_over_partitions(local_path(live), local_path(staged), depth)
         swap_in(local_path(staged), local_path(live), local_path(join_uri(staging_root, "_trash", table.name)))
     else:
-        _write(df, table, live, dynamic=keep_partitions)
+        write_frame(df, table, live, dynamic=keep_partitions)
         rows = _last_write_metrics(spark).get("number of output rows")
         written = []
     if rows is None:  # metrics unavailable: fall back to the Parquet footers

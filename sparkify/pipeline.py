@@ -121,6 +121,7 @@ def run(
             local_path(join_uri(settings.output_root, STAGING, "_trash")),
         )
     state = _read_state(spark, settings.output_root)
+    held: List[DataFrame] = []  # old tables read into memory because this run replaces them
     stages = result.stages
     stages.update(session_seconds or {})
     with stage(stages, "list input", log=False):
@@ -173,17 +174,14 @@ def run(
             songs = transform.clean_songs(transform.usable(songs_flagged))
             events = transform.clean_events(transform.usable(logs_flagged))
             plays = transform.song_plays(events)
-            old_users = _existing(spark, settings.output_root, USERS)
+            old_users = _hold(held, read_existing(spark, settings.output_root, USERS))
             users = transform.users_table(events, old_users)
-            if old_users is not None:
-                users = transform.merge_users(users, old_users)
             songplays = transform.songplays_table(plays, songs, settings.duration_tolerance)
             time_rows = transform.time_table(plays)
             if days is not None:  # incremental: add to the months it touches, keep their other days
-                months = plays.select(F.year("start_time").alias("y"), F.month("start_time").alias("m")).distinct()
-                touched = [(r["y"], r["m"]) for r in months.collect()]
-                songplays = _merge_months(spark, settings, SONGPLAYS, songplays, touched, "songplay_id")
-                time_rows = _merge_months(spark, settings, TIME, time_rows, touched, "start_time")
+                touched = _play_months(plays)
+                songplays = _upsert_months(spark, settings, held, SONGPLAYS, songplays, touched, "songplay_id")
+                time_rows = _upsert_months(spark, settings, held, TIME, time_rows, touched, "start_time")
             # (table, frame, keep partitions this run has no rows for)
             tables = (
                 ()
@@ -203,10 +201,6 @@ def run(
                     result.tables.append(write_table(spark, frame, table, settings.output_root, staging, keep))
         songs_flagged.unpersist()
         logs_flagged.unpersist()
-        # Cached copies of replaced tables would be served for the same path from now on.
-        for frame in _materialised:
-            frame.unpersist()
-        _materialised.clear()
 
         if checks is not None and len(checks) > 0:
             with stage(seconds, "checks"), stage(stages, "checks", log=False):
@@ -217,8 +211,7 @@ def run(
         result.status = "checks failed" if result.checks_failed else "ok"
         if songs_kept:
             result.message = "songs and artists: song_data/ unchanged, tables kept (--rebuild-songs rebuilds them)"
-        processed = state.get("log_files", {}) if log_files is not None else {}
-        processed.update(statuses if log_files is not None else {})
+        processed = {**state.get("log_files", {}), **statuses} if log_files is not None else {}
         new_state = {"run_id": result.run_id, "song_data": _fingerprint(song_listing), "log_files": processed}
         write_text(spark, join_uri(settings.output_root, STATE), json.dumps(new_state, indent=1))
     except UserError as exc:
@@ -228,6 +221,9 @@ def run(
         result.status, result.message = "failed", type(exc).__name__
         raise
     finally:
+        # Cached copies of replaced tables would be served for the same path from now on.
+        for frame in held:
+            frame.unpersist()
         if is_local(settings.output_root):  # nothing staged outlives the run
             shutil.rmtree(local_path(join_uri(settings.output_root, STAGING)), ignore_errors=True)
         seconds["total"] = sum(v for k, v in seconds.items() if k in ("extract", "transform", "load", "checks"))
@@ -235,27 +231,32 @@ def run(
     return result
 
 
-_materialised: List[DataFrame] = []  # old tables held in memory while they are replaced
-
-
-def _existing(
-    spark: SparkSession, output_root: str, table: Table, months: Optional[List[Tuple[int, int]]] = None
-) -> Optional[DataFrame]:
-    frame = read_existing(spark, output_root, table, months)
+def _hold(held: List[DataFrame], frame: Optional[DataFrame]) -> Optional[DataFrame]:
+    """Note an old table read into memory (read_existing), to unpersist once it is replaced."""
     if frame is not None:
-        _materialised.append(frame)
+        held.append(frame)
     return frame
 
 
-def _merge_months(
-    spark: SparkSession, settings: Settings, table: Table, new: DataFrame, months: List[Tuple[int, int]], key: str
+def _upsert_months(
+    spark: SparkSession,
+    settings: Settings,
+    held: List[DataFrame],
+    table: Table,
+    new: DataFrame,
+    months: List[Tuple[int, int]],
+    key: str,
 ) -> DataFrame:
     """New rows plus the rows already written in the same (year, month) partitions; a row of
     this run replaces the old row with the same key."""
-    old = _existing(spark, settings.output_root, table, months)
-    if old is None:
-        return new
-    return transform.upsert(new, old, key, table)
+    old = _hold(held, read_existing(spark, settings.output_root, table, months))
+    return new if old is None else transform.upsert(new, old, key, table)
+
+
+def _play_months(plays: DataFrame) -> List[Tuple[int, int]]:
+    """The (year, month) of the plays (a small collect: one row per month)."""
+    rows = plays.select(F.year("start_time").alias("y"), F.month("start_time").alias("m")).distinct().collect()
+    return sorted((r["y"], r["m"]) for r in rows)
 
 
 def _written_condition(result: RunResult, plays: DataFrame) -> str:
@@ -265,8 +266,7 @@ def _written_condition(result: RunResult, plays: DataFrame) -> str:
         pairs = [dict(part.split("=", 1) for part in folder.split("/")) for folder in written]
         months = [(int(p["year"]), int(p["month"])) for p in pairs]
     else:  # written in place (S3): ask the data
-        rows = plays.select(F.year("start_time").alias("y"), F.month("start_time").alias("m")).distinct().collect()
-        months = [(r["y"], r["m"]) for r in rows]
+        months = _play_months(plays)
     return " OR ".join(f"(year = {y} AND month = {m})" for y, m in sorted(months)) or "FALSE"
 
 

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from sparkify import transform
 from sparkify.config import Settings
 from sparkify.extract import parse_json_lines, read_json_tree
-from sparkify.load import read_existing, table_path, write_table
+from sparkify.load import read_existing, table_path, write_frame, write_table
 from sparkify.schemas import ARTISTS, LOG_SCHEMA, SONG_SCHEMA, SONGPLAYS, SONGS, SOURCE_FILE, TIME, USERS, Table
 from sparkify.storage import hadoop_path, join_uri, path_exists
 
@@ -103,14 +103,10 @@ def process_batch(spark: SparkSession, settings: Settings, songs: DataFrame, lin
         times = _new_rows(spark, settings.output_root, TIME, transform.time_table(plays), "start_time", own)
         for table, frame in ((SONGPLAYS, songplays), (TIME, times)):
             staged = join_uri(staging, table.name)
-            frame.repartition(*table.partition_by).write.mode("overwrite").partitionBy(*table.partition_by).parquet(
-                staged
-            )
+            write_frame(frame, table, staged)
             _publish(spark, staged, table_path(settings.output_root, table), own)
         old_users = read_existing(spark, settings.output_root, USERS)
         users = transform.users_table(events, old_users)
-        if old_users is not None:
-            users = transform.merge_users(users, old_users)
         write_table(spark, users, USERS, settings.output_root, staging, keep_partitions=False)
         if old_users is not None:
             old_users.unpersist()
