@@ -12,7 +12,8 @@ The rules are those of sparkify/transform.py (see README, "Output tables"):
   a repeated event (same userId, sessionId, itemInSession, ts) counts once;
 - ts epoch ms -> UTC timestamp; week is ISO; weekday is ISO (1 = Monday);
 - mojibake repair of song/artist/first/last name/location: exactly the job's rule (text showing
-  the pattern, all characters in Latin-1, whose Latin-1 bytes decode as valid UTF-8);
+  the pattern, all characters in Latin-1, whose Latin-1 bytes decode as valid UTF-8), repeated
+  for 3 rounds as the job does (the real logs are garbled twice);
 - songplay_id: the first 15 hex digits of sha256('ts|userId|sessionId|itemInSession') as bigint;
 - plays matched to songs on title, artist name and duration within the tolerance (closest
   duration, then lowest song_id); unmatched plays kept with null ids;
@@ -33,7 +34,7 @@ import os
 import shutil
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import duckdb
 
@@ -90,8 +91,16 @@ def read_json(folder: str, columns: Dict[str, str]) -> str:
     )
 
 
-def repair(col: str) -> str:
-    """Undo one round of UTF-8-read-as-Latin-1, as sparkify.transform.repair_mojibake does.
+# Real logs are garbled more than once ("BeyoncÃ\u0083Â©" is "Beyoncé" encoded twice): as the job
+# (sparkify.transform.MOJIBAKE_ROUNDS), the one-round repair is applied this many times, each round
+# over the previous round's columns.
+MOJIBAKE_ROUNDS = 3
+REPAIRED = ("firstName", "lastName", "song", "artist", "location")
+
+
+def repair_once(col: str) -> str:
+    """Undo one round of UTF-8-read-as-Latin-1, as sparkify.transform._repair_once does: text that
+    shows the pattern, every character in Latin-1, whose Latin-1 bytes decode as valid UTF-8.
 
     DuckDB has no Latin-1 codec, but for text whose characters are all <= U+00FF the Latin-1
     bytes are the code points themselves: hex them, from_hex() to a blob, decode() as UTF-8
@@ -105,6 +114,17 @@ def repair(col: str) -> str:
     )
 
 
+def repair(source: str, columns: Tuple[str, ...] = REPAIRED, rounds: int = MOJIBAKE_ROUNDS) -> str:
+    """``source`` (a table or subquery) with ``columns`` repaired ``rounds`` times: one subquery per
+    round over the previous one, so the SQL grows linearly (nesting the CASE in itself would copy
+    the column's expression five times per round). A round changes only text that still shows the
+    pattern, so repeating it is the job's "until stable, at most 3 rounds"."""
+    for _ in range(rounds):
+        replaced = ", ".join(f"{repair_once(c)} AS {c}" for c in columns)
+        source = f"(SELECT * REPLACE ({replaced}) FROM {source})"
+    return source
+
+
 def blank(col: str) -> str:
     return f"({col} IS NULL OR trim({col}) = '')"
 
@@ -113,6 +133,15 @@ def statements(input_root: str, tolerance: float) -> List[tuple]:
     """(stage name, SQL) in order; the COPY statements get their target added by main()."""
     songs_src = read_json(os.path.join(input_root, "song_data"), SONG_COLUMNS)
     logs_src = read_json(os.path.join(input_root, "log_data"), LOG_COLUMNS)
+    # Rejects and repeats are found on the raw text, then the text is repaired (as the job does).
+    usable_logs = f"""(
+            SELECT * FROM {logs_src}
+            WHERE ts IS NOT NULL AND NOT {blank("page")} AND sessionId IS NOT NULL AND itemInSession IS NOT NULL
+              AND NOT (page = 'NextSong' AND ({blank("userId")} OR {blank("song")}))
+            QUALIFY row_number() OVER (
+                PARTITION BY userId, sessionId, itemInSession, ts
+                ORDER BY filename, page, song, artist, length, level) = 1
+            )"""
     return [
         (
             "read songs",
@@ -132,24 +161,19 @@ def statements(input_root: str, tolerance: float) -> List[tuple]:
             CREATE TEMP TABLE events AS
             SELECT epoch_ms(ts) AS start_time, ts,
                    nullif(trim(userId), '') AS user_id,
-                   {repair("firstName")} AS first_name,
-                   {repair("lastName")} AS last_name,
+                   firstName AS first_name,
+                   lastName AS last_name,
                    gender,
                    lower(trim(level)) AS level,
                    page,
                    sessionId AS session_id,
                    itemInSession AS item_in_session,
-                   {repair("song")} AS song,
-                   {repair("artist")} AS artist,
+                   song,
+                   artist,
                    length,
-                   {repair("location")} AS location,
+                   location,
                    regexp_replace(userAgent, '^"(.*)"$', '\\1') AS user_agent
-            FROM {logs_src}
-            WHERE ts IS NOT NULL AND NOT {blank("page")} AND sessionId IS NOT NULL AND itemInSession IS NOT NULL
-              AND NOT (page = 'NextSong' AND ({blank("userId")} OR {blank("song")}))
-            QUALIFY row_number() OVER (
-                PARTITION BY userId, sessionId, itemInSession, ts
-                ORDER BY filename, page, song, artist, length, level) = 1
+            FROM {repair(usable_logs)}
             """,
         ),
         (
