@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import time
 import traceback
 from typing import List, Optional
 
 from sparkify.config import DEFAULT_CONFIG, load_settings
-from sparkify.errors import UserError, explain, redact
+from sparkify.errors import EXIT_JVM_DIED, UserError, explain, jvm_failure, redact
+from sparkify.session import jvm_errors, jvm_exit_code, remove_jvm_error_log
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -101,13 +103,44 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     except Exception as exc:  # Spark/Java failures: one paragraph unless --verbose
         secrets = (settings.aws.secret_access_key, settings.aws.session_token) if settings else ()
-        message = explain(exc, secrets)
+        died = jvm_failure(exc, _jvm_exit_code(exc), jvm_errors())
+        message = died or explain(exc, secrets)
         if message is None or args.verbose:
             print(redact(traceback.format_exc(), secrets), file=sys.stderr)
-        print(f"error: {message or redact(str(exc).splitlines()[0], secrets)}", file=sys.stderr)
+        print(f"error: {redact(message or str(exc).splitlines()[0], secrets)}", file=sys.stderr)
         if not args.verbose:
             print("(run with --verbose for Spark's full error)", file=sys.stderr)
-        return 3
+        return EXIT_JVM_DIED if died else 3
+    finally:
+        remove_jvm_error_log()
+
+
+def _jvm_exit_code(exc: BaseException, wait_seconds: float = 5.0) -> Optional[int]:
+    """The Spark JVM's exit status once it has died; None while it runs. A lost connection to
+    it (the py4j gateway) means it is dying: give it a moment to exit."""
+    lost = (
+        "Py4JNetworkError" in repr(type(exc))
+        or isinstance(exc, ConnectionError)
+        or any(isinstance(e, ConnectionError) or type(e).__name__ == "Py4JNetworkError" for e in _chain(exc))
+    )
+    deadline = time.monotonic() + (wait_seconds if lost else 0.0)
+    while True:
+        try:
+            code = jvm_exit_code()
+        except Exception:  # no Spark context was ever made
+            return None
+        if code is not None or time.monotonic() >= deadline:
+            return code
+        time.sleep(0.1)
+
+
+def _chain(exc: BaseException) -> List[BaseException]:
+    found: List[BaseException] = []
+    current: Optional[BaseException] = exc
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
 
 
 if __name__ == "__main__":

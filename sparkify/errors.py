@@ -11,38 +11,63 @@ class UserError(Exception):
 
 
 _URI = re.compile(r"\b(s3a?|s3n|file|hdfs)://[^\s:;,'\"]+")
+_S3_URI = re.compile(r"\bs3[an]?://")
 
-# (pattern in the Java/Spark error text, what it means and what to do). First match wins.
+# (pattern in the Java/Spark error text, what it means and what to do, only when an S3 URI or
+# S3 client is in the error). First match wins.
 _KNOWN = (
     (
         r"AccessDeniedException|403 Forbidden|SignatureDoesNotMatch|InvalidAccessKeyId",
         "S3 refused access to {uri}: the credentials are wrong or lack permission. Check [AWS] "
         "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in dl.cfg (or the AWS_* variables, or the instance "
         "role's policy: s3:GetObject/ListBucket on the input, s3:PutObject/DeleteObject on the output).",
+        True,
     ),
     (
         r"NoSuchBucket|UnknownStoreException|Bucket .* does not exist",
         "The bucket of {uri} does not exist (or is in another account/region). Check the URI in "
         "INPUT_DATA / OUTPUT_DATA or --input / --output.",
+        True,
     ),
     (
         r"UnknownHostException|Connection refused|ConnectException|SdkClientException: Unable to execute HTTP",
         "Cannot reach S3 for {uri}. Check [S3] ENDPOINT in dl.cfg (empty for AWS) and the network.",
+        True,
     ),
     (
         r"NoAwsCredentialsException|No AWS Credentials|Unable to load AWS credentials",
         "No AWS credentials were found for {uri}. Set [AWS] keys in dl.cfg, the AWS_* variables, "
         "or run where an instance role provides them.",
+        True,
+    ),
+    (
+        r"System memory \d+ must be at least \d+",
+        "The Spark driver's heap is too small for Spark to start (it needs about 450 MiB): raise "
+        "[SPARK] DRIVER_MEMORY in dl.cfg (e.g. 3g) or spark-submit's --driver-memory.",
+        False,
     ),
     (
         r"PATH_NOT_FOUND|Path does not exist|FileNotFoundException",
         "A path was not found: {uri}. Check INPUT_DATA / --input; it must hold song_data/ and log_data/.",
+        False,
     ),
     (
         r"Permission denied|AccessControlException|Mkdirs failed|ReadOnlyFileSystem|Read-only file system",
         "Cannot write to {uri}: permission denied. Choose a writable OUTPUT_DATA / --output.",
+        False,
     ),
 )
+
+# A fatal Java error in the JVM's error log or in an error's text, e.g. java.lang.StackOverflowError.
+_FATAL = re.compile(r"\bjava\.lang\.(OutOfMemoryError|StackOverflowError|InternalError|VirtualMachineError)\b[^\n]*")
+_ADVICE = {
+    "OutOfMemoryError": "The JVM ran out of heap. Raise [SPARK] DRIVER_MEMORY in dl.cfg (a local run's tasks run "
+    "in the driver's heap), or on a cluster spark-submit's --driver-memory / --executor-memory.",
+    "StackOverflowError": "A task went deeper than a JVM thread's stack allows (e.g. one task reading thousands "
+    "of files). Run again with --verbose for the Java stack, and report it with the run report.",
+}
+_SIGNALS = {9: "SIGKILL", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV"}
+EXIT_JVM_DIED = 4
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -52,17 +77,79 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def note_stage(exc: BaseException, name: str) -> None:
+    """Remember the innermost stage an exception passed through (for the error message)."""
+    if getattr(exc, "sparkify_stage", None) is None:
+        try:
+            exc.sparkify_stage = name  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+
+
+def stage_of(exc: BaseException) -> Optional[str]:
+    """The stage noted on the exception, or on one it was raised while handling."""
+    seen = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        found = getattr(current, "sparkify_stage", None)
+        if found:
+            return found
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _chain_text(exc: BaseException) -> str:
+    """The text of an exception and of those it was raised while handling, Java class names included."""
+    parts = []
+    seen = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append(f"{type(current).__name__}: {current}")
+        java = getattr(current, "java_exception", None)
+        if java is not None:
+            try:
+                parts.append(f"{java.getClass().getName()}: {java.toString()}")
+            except Exception:  # the JVM may be gone
+                pass
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+def jvm_failure(exc: BaseException, exit_code: Optional[int], jvm_log: str = "") -> Optional[str]:
+    """One paragraph when the Spark JVM died (``exit_code`` not None: its exit status, negative
+    for a signal) or ran out of memory, naming the Java error, the stage and what to try."""
+    fatal = _FATAL.search(_chain_text(exc)) or _FATAL.search(jvm_log)
+    if exit_code is None and fatal is None:
+        return None
+    where = f" during '{stage_of(exc)}'" if stage_of(exc) else ""
+    if exit_code is None:
+        head = f"Spark failed{where}: {fatal.group(0).strip()}."  # type: ignore[union-attr]
+    elif exit_code < 0:
+        signal = _SIGNALS.get(-exit_code, f"signal {-exit_code}")
+        head = f"The Spark JVM was killed ({signal}){where}" + (f", after {fatal.group(0).strip()}." if fatal else ".")
+    else:
+        cause = fatal.group(0).strip() if fatal else "no Java error was logged"
+        head = f"The Spark JVM died{where} (exit code {exit_code}): {cause}."
+    if fatal:
+        advice = _ADVICE.get(fatal.group(1), "Run again with --verbose for the Java stack.")
+    elif exit_code is not None and exit_code < 0:
+        advice = (
+            "Something outside the job ended it: a user or a supervisor, or the operating system's "
+            "out-of-memory killer when the machine ran out of memory (see `dmesg`). If memory is short, lower "
+            "[SPARK] DRIVER_MEMORY or run on a larger machine. The output keeps its previous tables; run again."
+        )
+    else:
+        advice = "Run again with --verbose for the JVM's own messages."
+    return f"{head} {advice}"
+
+
 def explain(exc: BaseException, secrets: Iterable[str] = ()) -> Optional[str]:
     """A one-paragraph explanation of a Spark/Java failure we recognise, or None."""
-    text = str(exc)
-    java = getattr(exc, "java_exception", None)
-    if java is not None:
-        try:
-            text = f"{java.getClass().getName()}: {java.toString()} {text}"
-        except Exception:  # the JVM may be gone
-            pass
-    for pattern, message in _KNOWN:
-        if re.search(pattern, text):
+    text = _chain_text(exc)
+    for pattern, message, needs_s3 in _KNOWN:
+        if re.search(pattern, text) and (not needs_s3 or _S3_URI.search(text) or "S3A" in text):
             found = _URI.search(text)
             return redact(message.format(uri=found.group(0) if found else "the input or output"), secrets)
     return None

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from sparkify import s3, transform
 from sparkify.config import Settings
-from sparkify.errors import UserError
+from sparkify.errors import UserError, note_stage
 from sparkify.extract import check_local_input, day_files, extract
 from sparkify.load import QUARANTINE, read_existing, write_quarantine, write_table
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
@@ -51,6 +51,9 @@ def stage(seconds: Dict[str, float], name: str, log: bool = True) -> Iterator[No
         print(f"{time.strftime('%H:%M:%S')} {name} ...", file=sys.stderr, flush=True)
     try:
         yield
+    except BaseException as exc:
+        note_stage(exc, name)
+        raise
     finally:
         took = time.monotonic() - begun
         seconds[name] = seconds.get(name, 0.0) + took
@@ -343,9 +346,9 @@ def execute(
 ) -> int:
     """The job from settings to exit code: 0 ok, 1 a check failed, 2 a problem the user can fix."""
     settings = prepare(settings) if not checks_only else settings
-    begun = time.monotonic()
-    spark = build_session(settings)
-    started = {"start Spark session": time.monotonic() - begun}
+    started: Dict[str, float] = {}
+    with stage(started, "start Spark session", log=False):
+        spark = build_session(settings)
     if stream is not None:
         from sparkify.stream import run_stream
 

@@ -6,6 +6,7 @@ import glob
 import os
 import shutil
 import sys
+import tempfile
 from typing import Dict, Optional
 
 from sparkify import s3
@@ -16,6 +17,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Where `make jars` puts the S3A connector (hadoop-aws + aws-java-sdk-bundle); git ignores it.
 JARS_DIR = os.path.join(REPO_ROOT, ".jars")
 LOG4J_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.properties")
+# The JVM's errors are also written here (log4j2.properties), so that a JVM that dies can be
+# explained by the error it logged (StackOverflowError, OutOfMemoryError, ...). Local runs only.
+JVM_ERROR_LOG = os.path.join(tempfile.gettempdir(), f"sparkify-jvm-errors-{os.getpid()}.log")
 
 
 def ensure_java() -> None:
@@ -50,12 +54,16 @@ def spark_conf(settings: Settings, with_s3: Optional[bool] = None) -> Dict[str, 
         "spark.app.name": "sparkify-etl",
         "spark.sql.session.timeZone": "UTC",
         # Only takes effect where this process starts the JVM (python etl.py), not under spark-submit.
-        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG}",
+        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} "
+        f"-Dsparkify.jvm.errors={JVM_ERROR_LOG}",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.sql.adaptive.enabled": "true",
-        # Inputs are tens of thousands of ~250-byte files: pack many into one read task.
-        "spark.sql.files.openCostInBytes": "8192",
+        # Inputs and the songs table are tens of thousands of ~250-byte files: many go into one
+        # read task, but at most ~500 (64 MiB / 128 KiB). A task holding thousands of files
+        # overflows the JVM's stack (StackOverflowError in the task's deserialization or in
+        # FileScanRDD's iterator, which recurses once per file that yields no rows) and kills it.
+        "spark.sql.files.openCostInBytes": str(128 * 1024),
         "spark.sql.files.maxPartitionBytes": str(64 * 1024 * 1024),
         "spark.sql.sources.partitionOverwriteMode": "static",
         "spark.ui.showConsoleProgress": "true" if settings.verbose else "false",
@@ -95,3 +103,28 @@ def build_session(settings: Settings, with_s3: Optional[bool] = None):  # -> Spa
     spark.sparkContext.setLogLevel("INFO" if settings.verbose else "ERROR")
     s3.configure(spark, settings)
     return spark
+
+
+def jvm_exit_code() -> Optional[int]:
+    """The exit status of the Spark JVM this process started (negative: the signal that ended
+    it), or None while it runs or where this process did not start it (spark-submit)."""
+    from pyspark import SparkContext
+
+    process = getattr(SparkContext._gateway, "proc", None)
+    return None if process is None else process.poll()
+
+
+def jvm_errors() -> str:
+    """What the JVM this process started logged at ERROR level ('' when nothing or not local)."""
+    try:
+        with open(JVM_ERROR_LOG, encoding="utf-8", errors="replace") as handle:
+            return handle.read()[-20000:]
+    except OSError:
+        return ""
+
+
+def remove_jvm_error_log() -> None:
+    try:
+        os.remove(JVM_ERROR_LOG)
+    except OSError:
+        pass

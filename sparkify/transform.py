@@ -30,16 +30,30 @@ REASON = "_reject_reason"
 _MOJIBAKE = "[\u00c2-\u00f4][\u0080-\u00bf]"
 
 
-def repair_mojibake(col: Column) -> Column:
-    """Undo one round of UTF-8-read-as-Latin-1. Text that is not mojibake is left as it is.
+# Real logs are garbled more than once ("BeyoncÃ\u0083Â©" is "Beyoncé" encoded twice): the
+# repair is repeated while the text still shows the pattern, at most this many rounds.
+MOJIBAKE_ROUNDS = 3
 
-    The repair is applied only when the text shows the pattern, every character fits in
-    Latin-1 (so re-encoding is lossless) and the bytes then decode as valid UTF-8.
-    """
+
+def _repair_once(col: Column) -> Column:
+    """Undo one round of UTF-8-read-as-Latin-1, where the text shows the pattern, every
+    character fits in Latin-1 (so re-encoding is lossless) and the bytes then decode as valid
+    UTF-8. Other text is left as it is."""
     repaired = F.decode(F.encode(col, "ISO-8859-1"), "UTF-8")
     latin1_only = ~col.rlike("[^\u0000-\u00ff]")
     valid = ~repaired.contains("\ufffd")
     return F.when(col.rlike(_MOJIBAKE) & latin1_only & valid, repaired).otherwise(col)
+
+
+def repair_mojibake(df: DataFrame, *columns: str) -> DataFrame:
+    """Repair the given text columns until stable (MOJIBAKE_ROUNDS at most): "BjÃ¶rk" (one
+    layer) and "BeyoncÃ\u0083Â©" (two, as in the real logs) both become the text they were.
+
+    One select per round, each over the previous round's columns: nesting the rounds in one
+    expression would copy the column's expression five times per round."""
+    for _ in range(MOJIBAKE_ROUNDS):
+        df = df.select([_repair_once(F.col(c)).alias(c) if c in columns else F.col(c) for c in df.columns])
+    return df
 
 
 def _conform(df: DataFrame, table: Table) -> DataFrame:
@@ -133,25 +147,26 @@ def tally(flagged: DataFrame, count_plays: bool) -> DataFrame:
 
 
 def clean_events(logs: DataFrame) -> DataFrame:
-    """Usable log rows -> typed, repaired events."""
-    return logs.select(
+    """Usable log rows -> typed events, their text repaired (see repair_mojibake)."""
+    events = logs.select(
         F.timestamp_millis(F.col("ts")).alias("start_time"),
         F.col("ts"),
         _blank_to_null(F.col("userId")).alias("user_id"),
-        repair_mojibake(F.col("firstName")).alias("first_name"),
-        repair_mojibake(F.col("lastName")).alias("last_name"),
+        F.col("firstName").alias("first_name"),
+        F.col("lastName").alias("last_name"),
         F.col("gender"),
         F.lower(F.trim(F.col("level"))).alias("level"),
         F.col("page"),
         F.col("sessionId").alias("session_id"),
         F.col("itemInSession").alias("item_in_session"),
-        repair_mojibake(F.col("song")).alias("song"),
-        repair_mojibake(F.col("artist")).alias("artist"),
+        F.col("song"),
+        F.col("artist"),
         F.col("length"),
-        repair_mojibake(F.col("location")).alias("location"),
+        F.col("location"),
         # userAgent arrives wrapped in literal double quotes: drop that one pair.
         F.regexp_replace(F.col("userAgent"), '^"(.*)"$', "$1").alias("user_agent"),
     )
+    return repair_mojibake(events, "first_name", "last_name", "song", "artist", "location")
 
 
 def song_plays(events: DataFrame) -> DataFrame:

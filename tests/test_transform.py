@@ -163,10 +163,37 @@ def test_mojibake_is_repaired_so_the_play_matches(logs, songs):
     assert (row["song_id"], row["artist_id"], row["location"]) == ("SO1", "ARB", "San José, CA")
 
 
+def garble(text, layers):
+    """UTF-8 read as Latin-1, ``layers`` times, as the real logs hold it."""
+    for _ in range(layers):
+        text = text.encode().decode("latin-1")
+    return text
+
+
+def test_real_log_mojibake_is_two_layers_deep():
+    assert garble("Beyoncé", 2) == "BeyoncÃ\u0083Â©"
+    assert garble("Everybody´s Free", 2) == "EverybodyÃ\u0082Â´s Free"
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("text", ["Beyoncé", "Kollaa Kestää", "Relicário", "Everybody´s Free", "Sigur Rós"])
+def test_mojibake_is_repaired_whatever_its_layers(spark, text, layers):
+    df = spark.createDataFrame([(garble(text, layers), "x")], "t string, other string")
+    row = transform.repair_mojibake(df, "t").first()
+    assert (row["t"], row["other"]) == (text, "x")
+
+
+def test_a_two_layer_play_is_matched_to_its_song(logs, songs):
+    catalog = songs(song_row(artist_name="Beyoncé", title="Déjà Vu", artist_id="ARB", duration=240.0))
+    df = logs(log_row(artist=garble("Beyoncé", 2), song=garble("Déjà Vu", 2), length=240.0))
+    row = plays_of(df, catalog).collect()[0]
+    assert (row["song_id"], row["artist_id"]) == ("SO1", "ARB")
+
+
 @pytest.mark.parametrize("text", ["Björk", "São Paulo", "Ãlvaro", "plain", "Ã", "日本 Ã¶"])
 def test_text_that_is_not_mojibake_is_left_alone(spark, text):
     df = spark.createDataFrame([(text,)], "t string")
-    assert df.select(transform.repair_mojibake(F.col("t")).alias("t")).first()["t"] == text
+    assert transform.repair_mojibake(df, "t").first()["t"] == text
 
 
 def test_songplay_ids_are_stable_and_independent_of_spark(logs, songs):

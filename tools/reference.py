@@ -17,13 +17,16 @@ from typing import Dict, Iterator, List, Optional, Tuple
 MOJIBAKE = re.compile("[\u00c2-\u00f4][\u0080-\u00bf]")
 
 
-def repair(text: Optional[str]) -> Optional[str]:
-    if text is None or not MOJIBAKE.search(text) or any(ord(c) > 0xFF for c in text):
-        return text
-    try:
-        return text.encode("latin-1").decode("utf-8")
-    except UnicodeDecodeError:
-        return text
+def repair(text: Optional[str], rounds: int = 3) -> Optional[str]:
+    """Undo UTF-8-read-as-Latin-1 while the text shows it (the real logs are garbled twice)."""
+    for _ in range(rounds):
+        if text is None or not MOJIBAKE.search(text) or any(ord(c) > 0xFF for c in text):
+            return text
+        try:
+            text = text.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            return text
+    return text
 
 
 def json_lines(folder: str) -> Iterator[dict]:
