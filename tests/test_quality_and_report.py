@@ -20,7 +20,7 @@ def test_every_default_check_passes_on_the_sample(sample_run):
     assert len(result.checks) >= 20
     assert [c.name for c in result.checks if c.status != "passed"] == []
     counted = next(c for c in result.checks if c.name.startswith("songplays written ="))
-    assert counted.actual == counted.expected == result.sources["log_data"].next_song == 996
+    assert counted.actual == counted.expected == result.sources["log_data"].next_song == 1503
 
 
 def test_checks_are_data_and_may_compare_other_than_equality(spark, sample_run):
@@ -33,7 +33,7 @@ def test_checks_are_data_and_may_compare_other_than_equality(spark, sample_run):
         {"name": "needs a run", "test_sql": "SELECT 1", "expected_result": "{next_song_events}"},
     ]
     results = {r.name: r for r in run_checks(spark, root, checks)}
-    assert (results["many plays"].status, results["many plays"].actual) == ("failed", 996)
+    assert (results["many plays"].status, results["many plays"].actual) == ("failed", 1503)
     assert results["some plays"].status == "passed"
     assert (results["users"].status, results["users"].actual) == ("failed", 40)
     assert results["broken"].status == "error" and "no_such_table" in results["broken"].detail
@@ -95,7 +95,7 @@ def test_the_run_report_holds_counts_tables_checks_and_stage_times(sample_run):
     assert report["sources"]["song_data"]["bytes"] > 0
     assert report["sources"]["log_data"]["rejected"] == 0
     tables = {t["table"]: t for t in report["tables"]}
-    assert tables["songplays"]["rows"] == 996
+    assert tables["songplays"]["rows"] == 1503
     assert tables["songs"]["files"] == tables["songs"]["partitions"] > 100
     assert len(report["checks"]) == 21
     assert set(report["seconds"]) >= {"extract", "transform", "load", "checks", "total"}

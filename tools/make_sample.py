@@ -4,27 +4,75 @@
     python tools/make_sample.py --out bench/data/public --songs 14896 --events 8056 --days 30 \
         --start 2018-11-01                                               # the full public shape
 
-Quirks of the real data that it reproduces: logged-out rows with an empty userId, users who
-change level free <-> paid, song year 0, null coordinates, empty locations, one artist_id
-with several names, titles shared by several song_ids, titles that look like numbers (some
-stored as JSON numbers), double-encoded UTF-8 (mojibake) in the log's song/artist/name/location
-fields, userAgent wrapped in literal quotes, plays that match a song (exactly or within a
-fraction of a second) and plays that do not (including ones whose duration is too far off).
+Quirks of the real data (../shared/data/udacity-sample) that it reproduces, measured by
+tests/test_generator.py against the real files:
+
+- song_data: one object per file in A/B/C/TRxxx.json, non-ASCII written as \\u escapes, no final
+  newline; year 0 (about 60%), no location and no coordinates (about 40%), a location without
+  coordinates, coordinates always in pairs; one artist_id with several names, titles shared by
+  several song_ids, titles that look like numbers (some stored as JSON numbers), a few titles
+  with a trailing space.
+- log_data: one file per day holding only that day's events sorted by time, compact JSON lines
+  with \\u escapes and "\\/", no final newline; every timestamp ends in the same milliseconds.
+- Mojibake only in the song and artist of plays, and every non-ASCII one garbled: mostly two
+  layers of UTF-8-read-as-Latin-1 as in the real logs ("BeyoncÃ\\u0083Â©"), some one and some
+  three layers. User names and locations are plain ASCII, as in the real logs.
+- userAgent wrapped in literal quotes when it holds a comma (CSV quoting), bare otherwise.
+- Logged-out rows (about 3.5%): userId "", every user field null, pages Home/Login/About/Help,
+  before a Login or after a Logout in a user's session, or alone in a visitor's session.
+- Pages, methods and statuses as in the real logs (Login/Logout/Save Settings/Submit * are PUT
+  307, Error is GET 404); about 8% of users change level through Submit Upgrade/Downgrade, the
+  level changing on the next event; a few paid users make most of the events.
+- Plays that match a song (exactly or within a fraction of a second, garbled or not) and plays
+  that do not (including ones whose duration is too far off); titles and artists that are numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import datetime as dt
+import itertools
 import json
 import os
 import random
 import string
 from typing import Dict, List, Optional
 
-UNICODE_ARTISTS = ["Björk", "Sigur Rós", "Motörhead", "Beyoncé", "Mötley Crüe", "Café Tacvba", "Röyksopp", "Zoé"]
-NUMERIC_NAMES = ["311", "1990s", "2Pac", "808 State"]
-NUMERIC_TITLES = ["1979", "1999", "2112", "99", "7"]
+UNICODE_ARTISTS = [
+    "Björk",
+    "Sigur Rós",
+    "Motörhead",
+    "Beyoncé",
+    "Mötley Crüe",
+    "Café Tacvba",
+    "Röyksopp",
+    "Zoé",
+    "Hervé",
+    "Noir Désir",
+    "Maná",
+    "Édith Piaf",
+    "Sébastien Tellier",
+    "Ángela Carrasco",
+]
+UNICODE_TITLES = [
+    "Jóga",
+    "Déjà Vu",
+    "Niño Soldado",
+    "Représente",
+    "De São Paulo À Belém",
+    "Ces Gens Là",
+    "No Hay Nadie Como Tú",
+    "Sincerité Et Jalousie",
+    "Für Elise",
+    "Señorita",
+    "Ça Plane Pour Moi",
+    "Smörgåsbord",
+    "Hoppípolla",
+    "Canción",
+]
+NUMERIC_NAMES = ["311", "1990s", "2Pac", "808 State", "3 Doors Down", "10cc", "50 Cent", "3OH!3"]
+NUMERIC_TITLES = ["1979", "1999", "2112", "99", "7", "1234", "#40", "1-2-8"]
 WORDS = (
     "love night heart fire rain dream blue city road light dance shadow river gold summer wild "
     "stone time soul girl boy home moon star sky world song dark sweet lost free"
@@ -34,31 +82,75 @@ PLACES = [
     ("Nashville, TN", 36.16778, -86.77836),
     ("London, England", 51.50632, -0.12714),
     ("Reykjavík, Iceland", 64.13548, -21.89541),
-    ("Chicago, IL", 41.88415, -87.63241),
-    ("Los Angeles, CA", 34.05349, -118.24532),
+    ("Chicago", 41.88415, -87.63241),
+    ("California - LA", 34.05349, -118.24532),
     ("Hamburg, Germany", 53.55334, 9.99245),
+    ("Toronto, Ontario, Canada", 43.64856, -79.38533),
+    ("Memphis, TN", 35.14968, -90.04892),
+    ("New York, NY [Spanish Harlem]", 40.79195, -73.94512),
+    ("Ohio", 40.41173, -82.90712),
 ]
 USER_PLACES = [
     "San Francisco-Oakland-Hayward, CA",
+    "Portland-South Portland, ME",
+    "Lansing-East Lansing, MI",
+    "Chicago-Naperville-Elgin, IL-IN-WI",
+    "Atlanta-Sandy Springs-Roswell, GA",
+    "Waterloo-Cedar Falls, IA",
+    "Lake Havasu City-Kingman, AZ",
+    "San Jose-Sunnyvale-Santa Clara, CA",
     "Phoenix-Mesa-Scottsdale, AZ",
     "New York-Newark-Jersey City, NY-NJ-PA",
-    "Atlanta-Sandy Springs-Roswell, GA",
-    "San José-Sunnyvale-Santa Clara, CA",
-    "Chicago-Naperville-Elgin, IL-IN-WI",
+    "Nashville-Davidson--Murfreesboro--Franklin, TN",
+    "Minneapolis-St. Paul-Bloomington, MN-WI",
+    "Washington-Arlington-Alexandria, DC-VA-MD-WV",
+    "Tampa-St. Petersburg-Clearwater, FL",
+    "Klamath Falls, OR",
+    "Winston-Salem, NC",
 ]
-FIRST_NAMES = ["Walter", "Kaylee", "Lily", "Jacob", "Chloe", "Tegan", "Aleena", "Zoë", "Jérôme", "Ava", "Noah", "Mia"]
-LAST_NAMES = ["Frye", "Summers", "Koch", "Klein", "Cuevas", "Levine", "Kirby", "Müller", "Núñez", "Smith", "Ortiz"]
+FIRST_NAMES = [
+    "Walter",
+    "Kaylee",
+    "Lily",
+    "Jacob",
+    "Chloe",
+    "Tegan",
+    "Aleena",
+    "Jayden",
+    "Ava",
+    "Noah",
+    "Mia",
+    "Cecilia",
+]
+LAST_NAMES = ["Frye", "Summers", "Koch", "Klein", "Cuevas", "Levine", "Kirby", "Harrell", "Cruz", "Smith", "Ortiz"]
+# Real agents: the logs quote the ones that hold a comma (CSV quoting), not the others.
 AGENTS = [
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 Safari/537.36",
-    "Mozilla/5.0 (Windows NT 6.1; WOW64; rv:31.0) Gecko/20100101 Firefox/31.0",
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Ubuntu Chromium/36.0.1985.125 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4) AppleWebKit/537.78.2 (KHTML, like Gecko) Version/7.0.6 Safari/537.78.2",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Ubuntu Chromium/36.0.1985.125 Chrome/36.0.1985.125 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.125 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 7_1_2 like Mac OS X) AppleWebKit/537.51.2 (KHTML, like Gecko) Version/7.0 Mobile/11D257 Safari/9537.53",
+    "Mozilla/5.0 (Windows NT 6.3; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 5.1; rv:31.0) Gecko/20100101 Firefox/31.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.9; rv:31.0) Gecko/20100101 Firefox/31.0",
+    "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko",
 ]
-OTHER_PAGES = ["Home", "Settings", "Help", "About", "Add to Playlist", "Thumbs Up", "Thumbs Down", "Upgrade"]
+# Logged-in pages besides NextSong, with their weights in the real logs; "_offer" becomes Upgrade or
+# Downgrade and "_submit" Submit Upgrade or Submit Downgrade once the user's level at that time is known.
+OTHER_PAGES = ["Home", "_offer", "Settings", "Help", "About", "Save Settings", "Error"]
+OTHER_WEIGHTS = [635, 81, 56, 38, 22, 10, 9]
+PLAY_SHARE = 0.95  # of a session's logged-in actions besides its first Home, Submit and Logout
+LOGGED_OUT_PAGES = ["Home", "Home", "Home", "About", "Help"]
+PUT_307 = {"Login", "Logout", "Save Settings", "Submit Upgrade", "Submit Downgrade"}
+LAYERS = [2] * 8 + [1, 3]  # mojibake layers: mostly two, as in the real logs
+DAY_MS = 86_400_000
 
 
-def mojibake(text: str) -> str:
-    """UTF-8 bytes read as Latin-1: 'Björk' -> 'BjÃ¶rk'."""
-    return text.encode("utf-8").decode("latin-1")
+def garble(text: str, layers: int = 1) -> str:
+    """UTF-8 bytes read as Latin-1, `layers` times: 'Björk' -> 'BjÃ¶rk' -> 'BjÃ\\x83Â¶rk'."""
+    for _ in range(layers):
+        text = text.encode("utf-8").decode("latin-1")
+    return text
 
 
 class Generator:
@@ -71,11 +163,21 @@ class Generator:
     def phrase(self, low: int = 1, high: int = 3) -> str:
         return " ".join(self.rng.choice(WORDS) for _ in range(self.rng.randint(low, high))).title()
 
+    def title(self, numeric: float = 0.002) -> str:
+        r = self.rng.random()
+        if r < 0.025:
+            return self.rng.choice(UNICODE_TITLES) + ("" if self.rng.random() < 0.5 else " " + self.phrase(1, 1))
+        if r < 0.025 + numeric:
+            return self.rng.choice(NUMERIC_TITLES)
+        if r < 0.028 + numeric:
+            return self.phrase() + " "  # a trailing space, kept on both sides
+        return self.phrase()
+
     def artist_name(self) -> str:
         r = self.rng.random()
-        if r < 0.06:
+        if r < 0.035:
             return self.rng.choice(UNICODE_ARTISTS) + ("" if self.rng.random() < 0.5 else " " + self.phrase(1, 1))
-        if r < 0.08:
+        if r < 0.045:
             return self.rng.choice(NUMERIC_NAMES)
         name = "".join(self.rng.choice(SYLLABLES) for _ in range(self.rng.randint(2, 3))).title()
         return name if self.rng.random() < 0.6 else f"The {name}s"
@@ -83,20 +185,18 @@ class Generator:
     def artists(self, count: int) -> List[Dict]:
         result = []
         for _ in range(count):
-            place: Optional[tuple] = self.rng.choice(PLACES) if self.rng.random() < 0.6 else None
+            place: Optional[tuple] = self.rng.choice(PLACES) if self.rng.random() < 0.61 else None
+            coords = place is not None and self.rng.random() < 0.72  # some real locations come without them
             name = self.artist_name()
             result.append(
                 {
                     "artist_id": self.ident("AR"),
                     "names": [name] + ([f"{name} featuring {self.artist_name()}"] if self.rng.random() < 0.05 else []),
-                    "location": place[0] if place and self.rng.random() < 0.8 else "",
-                    "latitude": place[1] if place and self.rng.random() < 0.7 else None,
-                    "longitude": place[2] if place else None,
+                    "location": place[0] if place else "",
+                    "latitude": place[1] if coords else None,
+                    "longitude": place[2] if coords else None,
                 }
             )
-        for artist in result:  # coordinates come in pairs
-            if artist["latitude"] is None:
-                artist["longitude"] = None
         return result
 
     def songs(self, count: int, artists: List[Dict]) -> List[Dict]:
@@ -105,10 +205,8 @@ class Generator:
             artist = artists[i % len(artists)] if i < len(artists) else self.rng.choice(artists)
             if songs and self.rng.random() < 0.03:
                 title = self.rng.choice(songs)["title"]  # a title shared by several song_ids
-            elif self.rng.random() < 0.02:
-                title = self.rng.choice(NUMERIC_TITLES)
             else:
-                title = self.phrase()
+                title = self.title(numeric=0.012)
             songs.append(
                 {
                     "num_songs": 1,
@@ -119,8 +217,8 @@ class Generator:
                     "artist_name": self.rng.choice(artist["names"]),
                     "song_id": self.ident("SO"),
                     "title": title,
-                    "duration": round(self.rng.uniform(60, 600), 5),
-                    "year": 0 if self.rng.random() < 0.45 else self.rng.randint(1960, 2010),
+                    "duration": round(self.rng.uniform(30, 600), 5),
+                    "year": 0 if self.rng.random() < 0.6 else self.rng.randint(1960, 2010),
                 }
             )
         return songs
@@ -147,43 +245,55 @@ def write_songs(gen: Generator, out: str, songs: List[Dict]) -> None:
 
 
 def make_users(gen: Generator, count: int) -> List[Dict]:
-    return [
-        {
-            "userId": str(i + 2),
-            "firstName": gen.rng.choice(FIRST_NAMES),
-            "lastName": gen.rng.choice(LAST_NAMES),
-            "gender": gen.rng.choice("MF"),
-            "level": "paid" if gen.rng.random() < 0.3 else "free",
-            "location": gen.rng.choice(USER_PLACES),
-            "registration": float(1540000000000 + gen.rng.randint(0, 10**9)),
-            "userAgent": '"' + gen.rng.choice(AGENTS) + '"',
-        }
-        for i in range(count)
-    ]
+    """About 15% paid and 8% who change level (one paid user who downgrades, the others free)."""
+    order = list(range(count))
+    gen.rng.shuffle(order)
+    paid = set(order[: max(1, round(count * 0.15))])
+    changers = set(order[len(paid) - 1 : len(paid) - 1 + max(1, round(count * 0.08))])
+    users = []
+    for i in range(count):
+        agent = gen.rng.choice(AGENTS)
+        users.append(
+            {
+                "userId": str(i + 2),
+                "firstName": gen.rng.choice(FIRST_NAMES),
+                "lastName": gen.rng.choice(LAST_NAMES),
+                "gender": gen.rng.choice("MF"),
+                "level": "paid" if i in paid else "free",
+                "location": gen.rng.choice(USER_PLACES),
+                "registration": 1540000000000 + gen.rng.randint(0, 10**6) * 1000,
+                "userAgent": f'"{agent}"' if "," in agent else agent,
+                "changes_level": i in changers,
+            }
+        )
+    return users
 
 
-def maybe_mojibake(gen: Generator, text: Optional[str], share: float) -> Optional[str]:
-    if text and not text.isascii() and gen.rng.random() < share:
-        return mojibake(text)
-    return text
+def log_text(gen: Generator, text: str) -> str:
+    """A song or artist as the log holds it: non-ASCII text garbled, mostly twice."""
+    return text if text.isascii() else garble(text, gen.rng.choice(LAYERS))
 
 
 def play(gen: Generator, songs: List[Dict], match_share: float) -> Dict:
-    r = gen.rng.random()
-    if songs and r < match_share:
+    if songs and gen.rng.random() < match_share:
         song = gen.rng.choice(songs)
         off = 0.0 if gen.rng.random() < 0.7 else gen.rng.choice([-0.4, 0.25, 1.5, -1.9])
         if gen.rng.random() < 0.05:
             off = gen.rng.choice([5.0, -7.5])  # same title and artist, duration too far off
         return {
-            "song": maybe_mojibake(gen, str(song["title"]), 0.6),
-            "artist": maybe_mojibake(gen, song["artist_name"], 0.6),
+            "song": log_text(gen, str(song["title"])),
+            "artist": log_text(gen, song["artist_name"]),
             "length": round(song["duration"] + off, 5),
         }
-    return {"song": gen.phrase(1, 4), "artist": gen.artist_name(), "length": round(gen.rng.uniform(30, 700), 5)}
+    return {
+        "song": log_text(gen, gen.title()),
+        "artist": log_text(gen, gen.artist_name()),
+        "length": round(gen.rng.uniform(30, 700), 5),
+    }
 
 
-def event(user: Optional[Dict], ts: int, session: int, item: int, page: str, level: str, **extra) -> Dict:
+def event(user: Optional[Dict], ts: int, session: int, item: int, page: str, **extra) -> Dict:
+    """One log row; its level is set later, in time order (see resolve_levels)."""
     logged_in = user is not None
     row = {
         "artist": None,
@@ -193,20 +303,81 @@ def event(user: Optional[Dict], ts: int, session: int, item: int, page: str, lev
         "itemInSession": item,
         "lastName": user["lastName"] if logged_in else None,
         "length": None,
-        "level": level,
+        "level": None,
         "location": user["location"] if logged_in else None,
-        "method": "PUT" if page in ("NextSong", "Login", "Submit Upgrade", "Submit Downgrade") else "GET",
+        "method": "PUT" if page in PUT_307 or page in ("NextSong", "_submit") else "GET",
         "page": page,
-        "registration": user["registration"] if logged_in else None,
+        "registration": float(user["registration"]) if logged_in else None,
         "sessionId": session,
         "song": None,
-        "status": 307 if page in ("Submit Upgrade", "Submit Downgrade") else 200,
+        "status": 307 if page in PUT_307 or page == "_submit" else 404 if page == "Error" else 200,
         "ts": ts,
         "userAgent": user["userAgent"] if logged_in else None,
         "userId": user["userId"] if logged_in else "",
     }
     row.update(extra)
     return row
+
+
+def session_rows(gen: Generator, user: Dict, songs: List[Dict], match_share: float, ts: int, session: int) -> List:
+    """(owner, row) pairs of one session: the owner is the user whose level the row carries."""
+    rows: List = []
+
+    def add(who: Optional[Dict], page: str, gap: int, **extra) -> None:
+        nonlocal ts
+        ts += gap * 1000
+        rows.append((user, event(who, ts, session, len(rows), page, **extra)))
+
+    if gen.rng.random() < 0.03:  # a visitor who never logs in
+        add(None, "Home", 0)
+        return rows
+    if gen.rng.random() < 0.1:  # logged out first, then Login
+        for _ in range(gen.rng.randint(0, 2)):
+            add(None, gen.rng.choice(LOGGED_OUT_PAGES), gen.rng.randint(0, 40))
+        add(None, "Login", gen.rng.randint(1, 20))
+        add(user, "Home", 0)
+    elif gen.rng.random() < 0.5:
+        add(user, "Home", 0)
+    actions = min(150, 1 + int(gen.rng.expovariate(1 / 7)))
+    submit_at = gen.rng.randrange(actions) if user["changes_level"] and gen.rng.random() < 0.5 else -1
+    gap = gen.rng.choice([0, 0, 1, 5])
+    for i in range(actions):
+        if i == submit_at:
+            user["changes_level"] = False
+            add(user, "_offer", gap)
+            add(user, "_submit", gen.rng.randint(5, 60))
+            add(user, "Home", 0)  # the new level shows from here on
+            gap = gen.rng.randint(1, 30)
+        elif gen.rng.random() < PLAY_SHARE:
+            p = play(gen, songs, match_share)
+            add(user, "NextSong", gap, **p)
+            gap = int(p["length"]) if gen.rng.random() < 0.7 else gen.rng.randint(1, 120)  # skipped
+        else:
+            add(user, gen.rng.choices(OTHER_PAGES, OTHER_WEIGHTS)[0], gap)
+            gap = gen.rng.choice([0, 1, 5, 20])
+    if gen.rng.random() < 0.1:
+        add(user, "Logout", gap)
+        for _ in range(gen.rng.choice([0, 1, 1, 2])):
+            add(None, "Home", gen.rng.randint(1, 30))
+    return rows
+
+
+def resolve_levels(rows: List, levels: Dict[str, str]) -> None:
+    """Levels in time order: a Submit carries the old level, the rows after it the new one."""
+    for owner, row in rows:
+        uid = owner["userId"]
+        level = levels[uid]
+        row["level"] = level
+        if row["page"] == "_offer":
+            row["page"] = "Upgrade" if level == "free" else "Downgrade"
+        elif row["page"] == "_submit":
+            row["page"] = "Submit Upgrade" if level == "free" else "Submit Downgrade"
+            levels[uid] = "paid" if level == "free" else "free"
+
+
+def dumps(row: Dict) -> str:
+    """A log line as the real files write it: compact, \\u escapes, '/' escaped."""
+    return json.dumps(row, separators=(",", ":")).replace("/", "\\/")
 
 
 def write_logs(
@@ -220,42 +391,40 @@ def write_logs(
     match_share: float,
 ) -> None:
     per_day = [events // days + (1 if d < events % days else 0) for d in range(days)]
+    millis = gen.rng.randint(0, 999)  # every real timestamp ends in the same milliseconds
+    for user in users:
+        user["registration"] += millis
+    # A few heavy users make most of the events: paid ones and the ones who change level, as in the real logs.
+    weights = [
+        20 * gen.rng.lognormvariate(0, 0.5)
+        if u["level"] == "paid" or u["changes_level"]
+        else gen.rng.lognormvariate(0, 1)
+        for u in users
+    ]
+    cumulative = list(itertools.accumulate(weights))
+    levels = {u["userId"]: u["level"] for u in users}
+    first_day: Dict[int, List[Dict]] = {}  # every user has a session on some day, as in the real logs
+    for user in users:
+        first_day.setdefault(gen.rng.randrange(days), []).append(user)
     session = 1
     for d, target in enumerate(per_day):
         day = start + dt.timedelta(days=d)
         day_ms = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
-        rows: List[Dict] = []
+        rows: List = []
+        due = first_day.get(d, [])
         while len(rows) < target:
-            user = gen.rng.choice(users)
-            ts = day_ms + gen.rng.randint(0, 86_399_000)
-            user_rows = [event(user, ts, session, 0, "Home", user["level"])]
-            for _ in range(gen.rng.randint(1, 12)):
-                ts += gen.rng.randint(1, 300) * 1000
-                item = len(user_rows)
-                if gen.rng.random() < 0.8:
-                    p = play(gen, songs, match_share)
-                    user_rows.append(event(user, ts, session, item, "NextSong", user["level"], **p))
-                    user_rows[-1]["location"] = maybe_mojibake(gen, user["location"], 0.5)
-                    user_rows[-1]["firstName"] = maybe_mojibake(gen, user["firstName"], 0.5)
-                elif gen.rng.random() < 0.3:
-                    page = "Submit Downgrade" if user["level"] == "paid" else "Submit Upgrade"
-                    user_rows.append(event(user, ts, session, item, page, user["level"]))
-                    user["level"] = "free" if user["level"] == "paid" else "paid"
-                else:
-                    user_rows.append(event(user, ts, session, item, gen.rng.choice(OTHER_PAGES), user["level"]))
-            ts += 1000
-            user_rows.append(event(user, ts, session, len(user_rows), "Logout", user["level"]))
-            for page in ("Home", "Login")[: gen.rng.randint(0, 2)]:
-                ts += 1000
-                user_rows.append(event(None, ts, session, len(user_rows), page, user["level"]))
-            rows.extend(user_rows)
+            user = due.pop() if due else users[bisect.bisect(cumulative, gen.rng.random() * cumulative[-1])]
+            ts = day_ms + gen.rng.randint(0, DAY_MS // 1000 - 1) * 1000 + millis
+            new = session_rows(gen, user, songs, match_share, ts, session)
+            rows.extend(r for r in new if r[1]["ts"] < day_ms + DAY_MS)  # the file holds its day only
             session += 1
+        rows.sort(key=lambda r: r[1]["ts"])
         rows = rows[:target]
-        rows.sort(key=lambda r: r["ts"])
+        resolve_levels(rows, levels)
         folder = os.path.join(out, "log_data", f"{day:%Y}", f"{day:%m}")
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, f"{day:%Y-%m-%d}-events.json"), "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+            handle.write("\n".join(dumps(r) for _, r in rows))  # no final newline, as in the real files
 
 
 def generate(
