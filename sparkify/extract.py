@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import os
 from dataclasses import dataclass
 from typing import List, Optional, Union
@@ -12,14 +13,25 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from sparkify.errors import UserError
-from sparkify.schemas import CORRUPT_RECORD, LOG_SCHEMA, RAW_TEXT, SONG_SCHEMA, SOURCE_FILE, with_corrupt_record
+from sparkify.schemas import (
+    CORRUPT_RECORD,
+    INPUT_GLOB,
+    INPUT_SUFFIXES,
+    LOG_SCHEMA,
+    RAW_TEXT,
+    SONG_SCHEMA,
+    SOURCE_FILE,
+    VALID_UTF8,
+    with_corrupt_record,
+)
 from sparkify.storage import is_local, join_uri, local_path, path_exists
 
 
 @dataclass(frozen=True)
 class Raw:
     """Parsed input: one row per JSON object, with the file it came from (SOURCE_FILE), its raw
-    text (RAW_TEXT) and, when it could not be parsed into the schema, CORRUPT_RECORD."""
+    text (RAW_TEXT), whether its bytes are valid UTF-8 (VALID_UTF8) and, when it could not be
+    parsed into the schema, CORRUPT_RECORD."""
 
     songs: DataFrame
     logs: DataFrame
@@ -36,17 +48,17 @@ PARSE_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECO
 # microseconds. Larger trees and remote (S3) trees are read by Spark.
 SMALL_FILE_BYTES = 64 * 1024
 DRIVER_READ_LIMIT = 256 * 1024 * 1024
-TEXT_SCHEMA = "_source_file string, value string"
+TEXT_SCHEMA = "_source_file string, value binary"
 
 
 def _small_local_files(root: str) -> Optional[List[str]]:
-    """The *.json files below a local ``root`` when they are small ones and few enough bytes
-    in all to read on the driver; else None."""
+    """The *.json (and *.json.gz) files below a local ``root`` when they are small ones and few
+    enough bytes in all to read on the driver; else None."""
     files, total = [], 0
     for folder, dirs, names in os.walk(local_path(root)):
         dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
         for name in names:
-            if name.endswith(".json") and not name.startswith(("_", ".")):
+            if name.endswith(INPUT_SUFFIXES) and not name.startswith(("_", ".")):
                 path = os.path.join(folder, name)
                 files.append(path)
                 total += os.path.getsize(path)
@@ -58,24 +70,27 @@ def _small_local_files(root: str) -> Optional[List[str]]:
 
 
 def _driver_text(spark: SparkSession, files: List[str]) -> DataFrame:
-    """The lines of local files, with the file's URI, as Spark's text reader would give them."""
+    """The lines of local files, with the file's URI, as Spark's text reader gives them: bytes
+    as they are (not decoded here, so that invalid UTF-8 is found and kept, not replaced)."""
     rows = []
     for path in files:
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8", errors="replace")
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            data = handle.read()
         uri = "file://" + os.path.abspath(path)
-        rows.extend((uri, line[:-1] if line.endswith("\r") else line) for line in text.split("\n"))
+        rows.extend((uri, line[:-1] if line.endswith(b"\r") else line) for line in data.split(b"\n"))
     slices = max(1, min(spark.sparkContext.defaultParallelism, len(rows) // 20_000 + 1))
-    return spark.createDataFrame(spark.sparkContext.parallelize(rows, slices), TEXT_SCHEMA)
+    frame = spark.createDataFrame(spark.sparkContext.parallelize(rows, slices), TEXT_SCHEMA)
+    return frame.select(SOURCE_FILE, F.col("value").cast("string").alias("value"))
 
 
 def read_json_tree(spark: SparkSession, root: Union[str, List[str]], schema: StructType) -> DataFrame:
-    """Every *.json below ``root`` (or the files listed), at any depth, as JSON lines parsed with
-    an explicit schema (no inference pass). Blank lines are not records."""
+    """Every *.json and *.json.gz below ``root`` (or the files listed), at any depth, as JSON
+    lines parsed with an explicit schema (no inference pass). Blank lines are not records."""
     small = _small_local_files(root) if isinstance(root, str) and is_local(root) else None
     if small is not None:
         return parse_json_lines(_driver_text(spark, small), schema)
-    reader = spark.read.option("recursiveFileLookup", "true").option("pathGlobFilter", "*.json")
+    reader = spark.read.option("recursiveFileLookup", "true").option("pathGlobFilter", INPUT_GLOB)
     text = reader.text(root)
     return parse_json_lines(text.select(F.input_file_name().alias(SOURCE_FILE), "value"), schema)
 
@@ -83,16 +98,23 @@ def read_json_tree(spark: SparkSession, root: Union[str, List[str]], schema: Str
 def parse_json_lines(text: DataFrame, schema: StructType) -> DataFrame:
     """Text lines (columns SOURCE_FILE, ``value``) -> one row per JSON object, parsed with ``schema``."""
     value = F.col("value")
+    # Spark keeps a line's bytes as they are; turned into Java text, bytes that are not UTF-8
+    # become U+FFFD. A line whose bytes differ from its text's bytes is not valid UTF-8. (No
+    # cheaper pre-test by lengths: Spark counts a stray byte such as Latin-1's 0xF6 as a character.)
+    valid = value.cast("binary") == F.encode(value, "UTF-8")
+    text = text.select(SOURCE_FILE, "value", valid.alias(VALID_UTF8))
     # Only a line with more than blanks after its first "}" can hold several objects. Those few
     # lines are split in a branch of their own: a split and explode over every line cost 3.5 s
     # per million lines here; this test (byte lengths, no regular expression) and a second scan
     # of the text about 1 s (4.5 s against 3.5 s for the JSON parse alone).
     several = F.octet_length(F.substring_index(value, "}", 1)) + 1 < F.octet_length(F.rtrim(value))
-    single = text.where(~several).select(SOURCE_FILE, value.alias(RAW_TEXT))
-    split = text.where(several).select(SOURCE_FILE, F.explode(F.split(value, OBJECT_BOUNDARY)).alias(RAW_TEXT))
+    single = text.where(~several).select(SOURCE_FILE, VALID_UTF8, value.alias(RAW_TEXT))
+    split = text.where(several).select(
+        SOURCE_FILE, VALID_UTF8, F.explode(F.split(value, OBJECT_BOUNDARY)).alias(RAW_TEXT)
+    )
     lines = single.unionByName(split).where(F.trim(F.col(RAW_TEXT)) != "")
     parsed = F.from_json(F.col(RAW_TEXT), with_corrupt_record(schema), PARSE_OPTIONS).alias("r")
-    return lines.select(SOURCE_FILE, RAW_TEXT, parsed).select(SOURCE_FILE, RAW_TEXT, "r.*")
+    return lines.select(SOURCE_FILE, RAW_TEXT, VALID_UTF8, parsed).select(SOURCE_FILE, RAW_TEXT, VALID_UTF8, "r.*")
 
 
 def missing_input_message(folder: str, input_root: str) -> str:
@@ -114,13 +136,14 @@ def check_local_input(input_root: str) -> None:
 
 def day_files(spark: SparkSession, input_root: str, since: dt.date, until: dt.date) -> List[str]:
     """The log files of the days since..until (inclusive) that exist:
-    log_data/YYYY/MM/YYYY-MM-DD-events.json."""
+    log_data/YYYY/MM/YYYY-MM-DD-events.json (or .json.gz)."""
     found = []
     day = since
     while day <= until:
-        uri = join_uri(input_root, "log_data", f"{day:%Y}", f"{day:%m}", f"{day:%Y-%m-%d}-events.json")
-        if path_exists(spark, uri):
-            found.append(uri)
+        for suffix in INPUT_SUFFIXES:
+            uri = join_uri(input_root, "log_data", f"{day:%Y}", f"{day:%m}", f"{day:%Y-%m-%d}-events{suffix}")
+            if path_exists(spark, uri):
+                found.append(uri)
         day += dt.timedelta(days=1)
     return found
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
-from typing import List, Optional, Set, Tuple
+from typing import List, Optional, Set, Tuple, Union
 from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
+
+from sparkify.schemas import INPUT_SUFFIXES
 
 
 def join_uri(root: str, *parts: str) -> str:
@@ -45,7 +47,9 @@ class FileListing:
     newest: float = 0.0  # latest modification time of those files (epoch seconds)
 
 
-def list_data_files(spark: SparkSession, uri: str, partition_depth: int, suffix: str = "") -> FileListing:
+def list_data_files(
+    spark: SparkSession, uri: str, partition_depth: int, suffix: Union[str, Tuple[str, ...]] = ""
+) -> FileListing:
     """Count the data files (not _SUCCESS or hidden files) and partition folders under ``uri``."""
     entries: List[tuple] = []
     if is_local(uri):
@@ -133,8 +137,8 @@ def write_text(spark: SparkSession, uri: str, text: str) -> None:
 
 
 def count_input(spark: SparkSession, uri: str) -> FileListing:
-    """*.json files and bytes of an input folder (any depth), and how many other files it holds."""
-    return list_data_files(spark, uri, 0, suffix=".json")
+    """*.json(.gz) files and bytes of an input folder (any depth), and how many other files it holds."""
+    return list_data_files(spark, uri, 0, suffix=INPUT_SUFFIXES)
 
 
 _RENAME_EXCHANGE = 2  # linux/fs.h

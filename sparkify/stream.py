@@ -26,18 +26,29 @@ from sparkify import transform
 from sparkify.config import Settings
 from sparkify.extract import parse_json_lines, read_json_tree
 from sparkify.load import read_existing, table_path, write_frame, write_table
-from sparkify.schemas import ARTISTS, LOG_SCHEMA, SONG_SCHEMA, SONGPLAYS, SONGS, SOURCE_FILE, TIME, USERS, Table
+from sparkify.schemas import (
+    ARTISTS,
+    INPUT_GLOB,
+    LOG_SCHEMA,
+    SONG_SCHEMA,
+    SONGPLAYS,
+    SONGS,
+    SOURCE_FILE,
+    TIME,
+    USERS,
+    Table,
+)
 from sparkify.storage import hadoop_path, join_uri, path_exists
 
 CHECKPOINT = "_checkpoints/log_data"
 
 
 def source_frame(spark: SparkSession, input_root: str, files_per_batch: int) -> DataFrame:
-    """New *.json files under log_data/, as text lines (column ``value``)."""
+    """New *.json(.gz) files under log_data/, as text lines (column ``value``)."""
     return (
         spark.readStream.format("text")
         .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", "*.json")
+        .option("pathGlobFilter", INPUT_GLOB)
         .option("maxFilesPerTrigger", files_per_batch)
         .load(join_uri(input_root, "log_data"))
     )

@@ -19,6 +19,7 @@ from sparkify.schemas import (
     SOURCE_FILE,
     TIME,
     USERS,
+    VALID_UTF8,
     Table,
 )
 
@@ -80,12 +81,14 @@ def _first_reason(*rules: Tuple[Column, str]) -> Column:
 
 REPEAT = "repeat of an event already read"
 WRONG_JSON = "not valid JSON, or a field of the wrong type (see raw)"
+NOT_UTF8 = "not valid UTF-8 (raw_base64 holds the line's bytes; raw shows U+FFFD for the bad ones): re-export as UTF-8"
 
 
 def flag_log_rows(logs: DataFrame) -> DataFrame:
     """Add REASON to each raw log row (null: usable). An event is identified by (userId,
     sessionId, itemInSession, ts); a second copy of the same event is flagged as a repeat."""
     reason = _first_reason(
+        (~F.col(VALID_UTF8), NOT_UTF8),
         (F.col(CORRUPT_RECORD).isNotNull(), WRONG_JSON),
         (F.col("ts").isNull(), "missing ts (epoch milliseconds)"),
         (_blank(F.col("page")), "missing page"),
@@ -111,6 +114,7 @@ def _raw_of_rejects_only(flagged: DataFrame) -> DataFrame:
 def flag_song_rows(songs: DataFrame) -> DataFrame:
     """Add REASON to each raw song row (null: usable)."""
     reason = _first_reason(
+        (~F.col(VALID_UTF8), NOT_UTF8),
         (F.col(CORRUPT_RECORD).isNotNull(), WRONG_JSON),
         (_blank(F.col("song_id")), "missing song_id"),
         (_blank(F.col("artist_id")), "missing artist_id"),
@@ -129,6 +133,7 @@ def rejected(flagged: DataFrame, source: str) -> DataFrame:
         F.lit(source).alias("source"),
         F.col(SOURCE_FILE).alias("source_file"),
         F.col(RAW_TEXT).alias("raw"),
+        F.when(~F.col(VALID_UTF8), F.base64(F.col(RAW_TEXT).cast("binary"))).alias("raw_base64"),
         F.col(REASON).alias("reason"),
     )
 

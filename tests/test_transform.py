@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from sparkify import transform
-from sparkify.schemas import CORRUPT_RECORD, LOG_SCHEMA, RAW_TEXT, SONG_SCHEMA, SOURCE_FILE
+from sparkify.schemas import CORRUPT_RECORD, LOG_SCHEMA, RAW_TEXT, SONG_SCHEMA, SOURCE_FILE, VALID_UTF8
 
 # 2018-11-29 23:59:59 UTC: 15:59 in Los Angeles, where the tests run, and a Thursday.
 LATE_THURSDAY = 1543535999000
@@ -63,7 +63,8 @@ def logs(spark):
     def make(*rows):
         df = spark.createDataFrame(list(rows), LOG_SCHEMA)
         with_raw = df.withColumn(RAW_TEXT, F.to_json(F.struct(*df.columns)))
-        return with_raw.withColumn(CORRUPT_RECORD, F.lit(None).cast("string")).withColumn(SOURCE_FILE, F.lit("f.json"))
+        with_raw = with_raw.withColumn(CORRUPT_RECORD, F.lit(None).cast("string")).withColumn(VALID_UTF8, F.lit(True))
+        return with_raw.withColumn(SOURCE_FILE, F.lit("f.json"))
 
     return make
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import gzip
 import hashlib
 import json
 import os
@@ -30,9 +31,18 @@ def repair(text: Optional[str], rounds: int = 3) -> Optional[str]:
 
 
 def json_lines(folder: str) -> Iterator[dict]:
-    for path in sorted(glob.glob(os.path.join(folder, "**", "*.json"), recursive=True)):
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
+    """Objects of the *.json and *.json.gz files below ``folder``; a line that is not valid
+    UTF-8 is no record (the job quarantines it)."""
+    paths = glob.glob(os.path.join(folder, "**", "*.json"), recursive=True)
+    paths += glob.glob(os.path.join(folder, "**", "*.json.gz"), recursive=True)
+    for path in sorted(paths):
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            for raw in handle:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
                 if line.strip():
                     yield json.loads(line)
 
