@@ -1,0 +1,85 @@
+"""The real data's size: the public shape (14,896 song files, 8,056 events over 30 days) through
+the default command, checks on, compared table by table with the independent computation.
+
+Not timed (the benchmark times it); it fails where the job crashes, loses or changes rows at
+the size users run. The data set is the benchmark's `public` set, made by the same generator."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench.datasets import SETS
+from sparkify.schemas import TABLES
+from tests.conftest import ROOT, read_table
+from tools.reference import Reference, json_lines, repair
+
+
+@pytest.fixture(scope="module")
+def public(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("public"))
+    subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "make_sample.py"), "--out", root, *SETS["public"]], check=True
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def public_run(public, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("public-out"))
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "etl.py"), "--input", public, "--output", out],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+    )
+    return done, out
+
+
+@pytest.fixture(scope="module")
+def reference(public):
+    return Reference(public)
+
+
+def test_the_default_run_finishes_with_every_check_passing(public, public_run):
+    done, out = public_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Checks: 21 of 21 passed" in done.stdout
+    assert sum(1 for _ in json_lines(os.path.join(public, "song_data"))) == 14_897  # one song in two files
+    (report,) = os.listdir(os.path.join(out, "_reports"))
+    with open(os.path.join(out, "_reports", report), encoding="utf-8") as handle:
+        stages = json.load(handle)["stages"]
+    assert stages["checks"] > 0 and stages["write songs"] > 0
+
+
+@pytest.mark.parametrize("name", [t.name for t in TABLES])
+def test_each_table_equals_the_independent_computation(spark, public_run, reference, name):
+    _, out = public_run
+    got = sorted(read_table(spark, out, name), key=repr)
+    expected = sorted(reference.tables()[name], key=repr)
+    assert len(got) == len(expected)
+    assert got[:: max(1, len(got) // 500)] == expected[:: max(1, len(expected) // 500)]  # every row at most 500 apart
+    assert set(got) == set(expected)
+
+
+def test_plays_garbled_two_layers_deep_are_matched_to_their_song(spark, public, public_run, reference):
+    _, out = public_run
+    two_layer = set()
+    for event in json_lines(os.path.join(public, "log_data")):
+        artist = event.get("artist")
+        if (
+            event["page"] == "NextSong"
+            and artist
+            and repair(artist, 1) != artist
+            and repair(repair(artist, 1), 1) != repair(artist, 1)
+        ):
+            two_layer.add(Reference.songplay_id(Reference._event(event)))
+    matched = {row[0] for row in read_table(spark, out, "songplays") if row[4] is not None}
+    assert len(two_layer) > 20
+    assert len(two_layer & matched) > 10, (len(two_layer), len(two_layer & matched))
