@@ -50,9 +50,10 @@ sample:
 clean:
 	rm -rf output .pytest_cache
 
-## jars: the S3A connector (hadoop-aws 3.3.1 + AWS SDK bundle) from a PyPI sdist into .jars/
+## jars: JVM dependencies from Maven Central into .jars/ with mvn (hadoop-aws 3.3.4, aws-java-sdk-bundle 1.12.262,
+## spark-hadoop-cloud_2.12 3.5.8; cached: a second run does nothing), and the fast local file system where javac is
 jars: $(VENV)/.dev-deps
-	$(BIN)/python tools/fetch_s3a_jars.py
+	$(BIN)/python tools/fetch_jars.py
 	$(BIN)/python tools/build_localfs.py
 
 ## bench: the job vs a DuckDB script on generated data sets (bench/README.md); e.g. ARGS="--sets public --reps 1"

@@ -14,7 +14,7 @@ from sparkify.config import Settings
 from sparkify.errors import UserError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Where `make jars` puts the S3A connector (hadoop-aws + aws-java-sdk-bundle); git ignores it.
+# Where `make jars` puts the JVM dependencies from Maven Central (tools/fetch_jars.py); git ignores it.
 JARS_DIR = os.path.join(REPO_ROOT, ".jars")
 LOG4J_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.properties")
 # The JVM's errors are also written here (log4j2.properties), so that a JVM that dies can be
@@ -43,19 +43,39 @@ FAST_LOCAL_FS_JAR = os.path.join(JARS_DIR, "sparkify-localfs.jar")
 
 
 def local_jars() -> str:
-    """The S3A connector jars (and any other jar in .jars/ but the local file system's)."""
+    """The jars `make jars` fetched from Maven Central (S3A connector, AWS SDK, spark-hadoop-cloud)
+    and any other jar put in .jars/, but the local file system's (local runs only, see below)."""
     return ",".join(j for j in sorted(glob.glob(os.path.join(JARS_DIR, "*.jar"))) if j != FAST_LOCAL_FS_JAR)
 
 
-def spark_conf(settings: Settings, with_s3: Optional[bool] = None) -> Dict[str, str]:
+def under_spark_submit() -> bool:
+    """True when spark-submit (EMR's steps, a cluster's master) started this driver: the JVM exists
+    before the job builds its session, and spark-submit hands its gateway's port to Python."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def is_local_master(master: str) -> bool:
+    """local, local[N], local[*], local[N,F]; '' is pyspark's default, local[*]. Not local-cluster[...]
+    (its executors are other JVMs) nor spark://, yarn, k8s://."""
+    return master in ("", "local") or master.startswith("local[")
+
+
+def runs_locally(settings: Settings) -> bool:
+    """`python etl.py` starting its own JVM with a local master: driver and executors are that JVM."""
+    return not under_spark_submit() and is_local_master(settings.master)
+
+
+def spark_conf(settings: Settings, with_s3: Optional[bool] = None, local: Optional[bool] = None) -> Dict[str, str]:
     """Session settings. Credentials are not set here (see sparkify.s3). ``with_s3``: put the
-    S3A jars on the class path (None: only when the input or output root is on S3)."""
+    S3A jars on the class path (None: only when the input or output root is on S3). ``local``:
+    apply the settings meant for a local run (None: ``runs_locally(settings)``); under spark-submit
+    or with a cluster's master, the cluster's own settings (live UI, driver memory, the local file
+    system of every executor) stay as they are."""
+    if local is None:
+        local = runs_locally(settings)
     conf = {
         "spark.app.name": "sparkify-etl",
         "spark.sql.session.timeZone": "UTC",
-        # Only takes effect where this process starts the JVM (python etl.py), not under spark-submit.
-        "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} "
-        f"-Dsparkify.jvm.errors={JVM_ERROR_LOG}",
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.sql.adaptive.enabled": "true",
@@ -67,24 +87,31 @@ def spark_conf(settings: Settings, with_s3: Optional[bool] = None) -> Dict[str, 
         "spark.sql.files.maxPartitionBytes": str(64 * 1024 * 1024),
         "spark.sql.sources.partitionOverwriteMode": "static",
         "spark.ui.showConsoleProgress": "true" if settings.verbose else "false",
-        "spark.ui.enabled": "false",
         "spark.sql.parquet.compression.codec": "snappy",
     }
+    if not under_spark_submit():
+        # Only takes effect where this process starts the driver's JVM (python etl.py, any master).
+        conf["spark.driver.extraJavaOptions"] = (
+            f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} -Dsparkify.jvm.errors={JVM_ERROR_LOG}"
+        )
     if settings.master:
         conf["spark.master"] = settings.master
-    # Only where this process starts the JVM (local runs); spark-submit and EMR set their own.
-    conf["spark.driver.memory"] = settings.driver_memory
-    # The S3A jars (about 190 MB) are copied to every executor: only when a root is on S3.
+    if local:
+        # A local run is one short-lived JVM: no web UI to serve, and the driver's memory is all
+        # the executors have.
+        conf["spark.ui.enabled"] = "false"
+        conf["spark.driver.memory"] = settings.driver_memory
+        if os.path.exists(FAST_LOCAL_FS_JAR):
+            # On the JVM's own class path (spark.jars comes too late for the file:// scheme), so
+            # in that one JVM only: executors elsewhere do not have the class.
+            conf["spark.driver.extraClassPath"] = FAST_LOCAL_FS_JAR
+            conf["spark.hadoop.fs.file.impl"] = "sparkify.FastLocalFileSystem"
+    # The S3A jars (about 280 MB) are copied to every executor: only when a root is on S3.
     if with_s3 is None:
         with_s3 = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
     jars = local_jars() if with_s3 else ""
     if jars:
         conf["spark.jars"] = jars
-    if os.path.exists(FAST_LOCAL_FS_JAR):
-        # On the JVM's own class path (spark.jars comes too late for the file:// scheme). Only
-        # takes effect where this process starts the JVM, i.e. local runs, not spark-submit.
-        conf["spark.driver.extraClassPath"] = FAST_LOCAL_FS_JAR
-        conf["spark.hadoop.fs.file.impl"] = "sparkify.FastLocalFileSystem"
     if settings.jars_packages:
         conf["spark.jars.packages"] = settings.jars_packages
     return conf
@@ -93,7 +120,8 @@ def spark_conf(settings: Settings, with_s3: Optional[bool] = None) -> Dict[str, 
 def build_session(settings: Settings, with_s3: Optional[bool] = None):  # -> SparkSession
     """Under spark-submit this picks up its session; under plain python it starts local[*]."""
     ensure_java()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if not under_spark_submit():  # spark-submit passes on the executors' Python (spark.pyspark.python)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder

@@ -58,5 +58,79 @@ def test_s3a_jars_join_the_class_path_only_for_s3_roots():
     local = spark_conf(Settings(input_root="/data/in", output_root="/data/out"))
     remote = spark_conf(Settings(input_root="/data/in", output_root="s3a://bucket/lake"))
     assert "spark.jars" not in local
-    assert "hadoop-aws" in remote["spark.jars"] and "aws-java-sdk-bundle" in remote["spark.jars"]
+    assert "hadoop-aws-3.3.4.jar" in remote["spark.jars"] and "aws-java-sdk-bundle-1.12.262.jar" in remote["spark.jars"]
+    assert "spark-hadoop-cloud_2.12-3.5" in remote["spark.jars"]
+    assert "sparkify-localfs.jar" not in remote["spark.jars"]
     assert "hadoop-aws" in spark_conf(Settings(input_root="/a", output_root="/b"), with_s3=True)["spark.jars"]
+
+
+LOCAL_RUN_ONLY = ("spark.ui.enabled", "spark.driver.memory", "spark.driver.extraClassPath", "spark.hadoop.fs.file.impl")
+
+
+@pytest.fixture
+def fast_local_fs(tmp_path, monkeypatch):
+    """A sparkify-localfs.jar that exists, whether or not `make jars` built one here."""
+    from sparkify import session
+
+    jar = tmp_path / "sparkify-localfs.jar"
+    jar.write_bytes(b"")
+    monkeypatch.setattr(session, "FAST_LOCAL_FS_JAR", str(jar))
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    return str(jar)
+
+
+@pytest.mark.parametrize("master", ["", "local", "local[2]", "local[*]", "local[4,2]"])
+def test_a_local_run_gets_the_local_settings(fast_local_fs, master):
+    from sparkify.config import Settings
+    from sparkify.session import runs_locally, spark_conf
+
+    settings = Settings(input_root="/in", output_root="/out", master=master, driver_memory="5g")
+    conf = spark_conf(settings)
+    assert runs_locally(settings)
+    assert conf["spark.ui.enabled"] == "false"
+    assert conf["spark.driver.memory"] == "5g"
+    assert conf["spark.driver.extraClassPath"] == fast_local_fs
+    assert conf["spark.hadoop.fs.file.impl"] == "sparkify.FastLocalFileSystem"
+    assert "log4j2.configurationFile" in conf["spark.driver.extraJavaOptions"]
+    assert conf.get("spark.master", "") == master
+
+
+@pytest.mark.parametrize("master", ["spark://127.0.0.1:7077", "yarn", "local-cluster[2,1,1024]", "k8s://https://h"])
+def test_a_cluster_master_keeps_the_clusters_settings(fast_local_fs, master):
+    """python etl.py --master spark://...: executors are other JVMs, without the fast local FS class."""
+    from sparkify.config import Settings
+    from sparkify.session import runs_locally, spark_conf
+
+    settings = Settings(input_root="/in", output_root="/out", master=master)
+    conf = spark_conf(settings)
+    assert not runs_locally(settings)
+    assert [key for key in LOCAL_RUN_ONLY if key in conf] == []
+    assert conf["spark.master"] == master
+    assert "log4j2.configurationFile" in conf["spark.driver.extraJavaOptions"]  # this process starts the driver
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+
+
+@pytest.mark.parametrize("master", ["", "local[2]"])
+def test_under_spark_submit_the_job_sets_no_local_run_setting(fast_local_fs, monkeypatch, master):
+    """spark-submit (EMR's steps) started the JVM: the live UI stays, its driver memory and class path too."""
+    from sparkify.config import Settings
+    from sparkify.session import runs_locally, spark_conf, under_spark_submit
+
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40123")  # what spark-submit hands the Python driver
+    settings = Settings(input_root="/in", output_root="s3a://bucket/lake", master=master)
+    conf = spark_conf(settings)
+    assert under_spark_submit() and not runs_locally(settings)
+    assert [key for key in LOCAL_RUN_ONLY if key in conf] == []
+    assert "spark.driver.extraJavaOptions" not in conf  # the driver's JVM runs already
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+    assert conf["spark.sql.shuffle.partitions"] == str(settings.shuffle_partitions)
+
+
+def test_the_local_settings_can_be_forced_either_way(fast_local_fs):
+    from sparkify.config import Settings
+    from sparkify.session import spark_conf
+
+    settings = Settings(input_root="/in", output_root="/out", master="local[2]")
+    assert [key for key in LOCAL_RUN_ONLY if key in spark_conf(settings, local=False)] == []
+    cluster = Settings(input_root="/in", output_root="/out", master="spark://h:7077")
+    assert spark_conf(cluster, local=True)["spark.ui.enabled"] == "false"
