@@ -85,11 +85,18 @@ def read_existing(
 QUARANTINE = "_quarantine"
 
 
-def write_quarantine(spark: SparkSession, rejects: DataFrame, output_root: str) -> Written:
-    """Rejected records as JSON lines under OUTPUT/_quarantine/source=<song_data|log_data>/,
-    each with its source file, raw text and reason. Replaced on every run."""
+def quarantine_path(output_root: str, run_id: str) -> str:
+    """Where one run (or one micro-batch) keeps its rejects: OUTPUT/_quarantine/run=<run id>/."""
+    return join_uri(output_root, QUARANTINE, f"run={run_id}")
+
+
+def write_quarantine(spark: SparkSession, rejects: DataFrame, output_root: str, run_id: str) -> Written:
+    """Rejected records as JSON lines under OUTPUT/_quarantine/run=<run id>/source=<song_data|
+    log_data>/, each with its source file, raw text and reason. Each run writes only its own
+    folder: no run deletes the rejects of another (read them all as one table with
+    spark.read.json(OUTPUT/_quarantine): columns run and source come from the folders)."""
     begun = time.monotonic()
-    path = join_uri(output_root, QUARANTINE)
+    path = quarantine_path(output_root, run_id)
     rejects.coalesce(1).write.mode("overwrite").partitionBy("source").json(path)
     rows = _last_write_metrics(spark).get("number of output rows", 0)
     listing = list_data_files(spark, path, 1)

@@ -21,7 +21,7 @@ from sparkify import s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError, note_stage
 from sparkify.extract import check_local_input, day_files, extract
-from sparkify.load import QUARANTINE, read_existing, write_quarantine, write_table
+from sparkify.load import quarantine_path, read_existing, write_quarantine, write_table
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
 from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table, songs_table_spec
@@ -95,8 +95,8 @@ def _check_rejects(result: RunResult, settings: Settings) -> None:
             raise UserError(
                 f"{name}: {share:.1%} of records were rejected ({counts.rejected:,} of {counts.read:,}), above "
                 f"MAX_REJECTED_SHARE {settings.max_rejected_share:.1%}. Each one is in "
-                f"{join_uri(settings.output_root, QUARANTINE)} with its file and reason: fix the input, or raise "
-                "[ETL] MAX_REJECTED_SHARE in dl.cfg. The tables were not written."
+                f"{quarantine_path(settings.output_root, result.run_id)} with its file and reason: fix the input, "
+                "or raise [ETL] MAX_REJECTED_SHARE in dl.cfg. The tables were not written."
             )
 
 
@@ -170,7 +170,7 @@ def run(
                 transform.rejected(logs_flagged, "log_data")
             )
             with stage(stages, "write _quarantine", log=False):
-                result.quarantine.append(write_quarantine(spark, rejects, settings.output_root))
+                result.quarantine.append(write_quarantine(spark, rejects, settings.output_root, result.run_id))
         _check_rejects(result, settings)
 
         with stage(seconds, "transform"):

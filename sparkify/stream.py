@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from sparkify import transform
 from sparkify.config import Settings
 from sparkify.extract import parse_json_lines, read_json_tree
-from sparkify.load import read_existing, table_path, write_frame, write_table
+from sparkify.load import read_existing, table_path, write_frame, write_quarantine, write_table
 from sparkify.schemas import (
     ARTISTS,
     INPUT_GLOB,
@@ -104,9 +104,7 @@ def process_batch(spark: SparkSession, settings: Settings, songs: DataFrame, lin
     flagged = transform.flag_log_rows(parse_json_lines(text, LOG_SCHEMA)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         rejects = transform.rejected(flagged, "log_data")
-        rejects.write.mode("overwrite").json(
-            join_uri(settings.output_root, "_quarantine", "stream", f"batch={batch_id}")
-        )
+        write_quarantine(spark, rejects, settings.output_root, f"stream-batch-{batch_id:08d}")
         events = transform.clean_events(transform.usable(flagged))
         plays = transform.song_plays(events)
         songplays = transform.songplays_table(plays, songs, settings.duration_tolerance)

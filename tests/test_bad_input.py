@@ -166,3 +166,22 @@ def test_an_empty_input_is_a_clear_error(spark, settings, tmp_path):
         os.makedirs(tmp_path / "in" / name)
     with pytest.raises(UserError, match=r"No records found under .*song_data \(0 files\)"):
         pipeline.run(spark, settings.with_overrides(input_root=str(tmp_path / "in"), output_root=str(tmp_path / "o")))
+
+
+def test_no_run_deletes_the_quarantine_of_another(spark, settings, bad_root, tmp_path):
+    """Each run keeps its own rejects: a later (incremental) run must not delete the earlier ones."""
+    import datetime as dt
+    import shutil
+
+    src, out = str(tmp_path / "in"), str(tmp_path / "out")
+    shutil.copytree(bad_root, src)
+    lenient = settings.with_overrides(input_root=src, output_root=out, max_rejected_share=1.0)
+    first = pipeline.run(spark, lenient)
+    write(f"{src}/log_data/2018/11/2018-11-03-events.json", event(1, ts=NOV_1 + 2 * 86_400_000) + "\n")
+    later = pipeline.run(spark, lenient, days=(dt.date(2018, 11, 3), dt.date(2018, 11, 3)))
+    assert later.status == "ok"
+    rejects = spark.read.json(os.path.join(out, "_quarantine")).collect()
+    by_run = collections.Counter(r["run"] for r in rejects)
+    assert by_run == {first.run_id: 8, later.run_id: 3}  # the later run re-read song_data: its 3 rejects
+    assert first.quarantine[0].rows == 8 and later.quarantine[0].rows == 3
+    assert first.quarantine[0].path.endswith(f"_quarantine/run={first.run_id}")
