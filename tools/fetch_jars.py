@@ -15,12 +15,28 @@ openssl. Each jar is written under a temporary name and renamed, so an interrupt
 no truncated jar; versions these pins replaced are removed (the job puts every .jars/*.jar on the
 class path). Maven keeps its own copy in ~/.m2, so a fetch after `rm -rf .jars` is offline.
 
-    python tools/fetch_jars.py     # idempotent: does nothing (no mvn run) when the jars are there
+Spark's Kafka connector goes to .jars/kafka/ (on the class path only for a Kafka stream:
+sparkify.session.kafka_jars, ``with_kafka``), pinned to pyspark 3.5's own build:
+
+- org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.7 and spark-token-provider-kafka-0-10_2.12:3.5.7
+  (3.5.8 and 3.5.9 are not on Maven Central as this project reaches it; 3.5.7 is the newest 3.5.x);
+- org.apache.kafka:kafka-clients:3.4.1 and org.apache.commons:commons-pool2:2.11.1, the versions
+  Spark 3.5's POM names. kafka-clients' own dependencies (zstd-jni, lz4-java, snappy-java, slf4j)
+  and jsr305 are in pyspark's jars/ folder already.
+
+The Kafka broker the tests start (tests/kafka_broker.py) goes to .kafka/lib/: Apache Kafka 3.8.1
+(kafka_2.13, KRaft) and its run-time dependencies, as tools/kafka/pom.xml names them (mvn
+dependency:copy-dependencies into a temporary folder, renamed when complete; fetched again when the
+POM changes).
+
+    python tools/fetch_jars.py            # idempotent: does nothing (no mvn run) when all is there
+    python tools/fetch_jars.py kafka      # only the Kafka connector and the test broker
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import shutil
@@ -35,6 +51,18 @@ ARTIFACTS = (
     "com.amazonaws:aws-java-sdk-bundle:1.12.262",
     "org.apache.spark:spark-hadoop-cloud_2.12:3.5.8",
 )
+# Spark's Kafka connector and what it needs that pyspark's jars/ folder lacks.
+KAFKA_TARGET = os.path.join(TARGET, "kafka")
+KAFKA_ARTIFACTS = (
+    "org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.7",
+    "org.apache.spark:spark-token-provider-kafka-0-10_2.12:3.5.7",
+    "org.apache.kafka:kafka-clients:3.4.1",
+    "org.apache.commons:commons-pool2:2.11.1",
+)
+# The test broker: everything tools/kafka/pom.xml depends on at run time.
+BROKER_POM = os.path.join(ROOT, "tools", "kafka", "pom.xml")
+BROKER_LIB = os.path.join(ROOT, ".kafka", "lib")
+BROKER_STAMP = ".complete"  # in BROKER_LIB: the POM's sha256, written last
 # A fixed plugin version: the same resolution on every machine, whatever Maven's default is.
 PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 
@@ -47,14 +75,15 @@ def jar_name(coordinate: str) -> str:
 JARS = tuple(jar_name(c) for c in ARTIFACTS)
 
 
-def stale_jars() -> list:
+def stale_jars(artifacts: tuple = ARTIFACTS, target: str = TARGET) -> list:
     """Other versions of the pinned artifacts (e.g. the hadoop-aws 3.3.1 of the old fetcher)."""
+    names = {jar_name(c) for c in artifacts}
     found = []
-    for coordinate in ARTIFACTS:
+    for coordinate in artifacts:
         artifact = coordinate.split(":")[1]
         pattern = re.compile(re.escape(artifact) + r"-\d[^/]*\.jar$")
-        for path in glob.glob(os.path.join(TARGET, f"{artifact}-*.jar")):
-            if pattern.match(os.path.basename(path)) and os.path.basename(path) not in JARS:
+        for path in glob.glob(os.path.join(target, f"{artifact}-*.jar")):
+            if pattern.match(os.path.basename(path)) and os.path.basename(path) not in names:
                 found.append(path)
     return found
 
@@ -72,13 +101,7 @@ def java_env() -> dict:
     return env
 
 
-def main() -> int:
-    for path in stale_jars():
-        os.remove(path)
-        print(f"removed {path} (replaced by the pinned version)")
-    missing = [c for c in ARTIFACTS if not os.path.exists(os.path.join(TARGET, jar_name(c)))]
-    if not missing:
-        return 0
+def find_mvn():
     mvn = shutil.which("mvn")
     if mvn is None:
         print(
@@ -87,11 +110,32 @@ def main() -> int:
             "Without them the job runs on local files only.",
             file=sys.stderr,
         )
+    return mvn
+
+
+def run_mvn(cmd: list, cwd: str, what: str) -> bool:
+    done = subprocess.run(cmd, cwd=cwd, env=java_env(), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(done.stdout[-4000:] + done.stderr[-4000:], file=sys.stderr)
+        print(f"mvn could not fetch {what} (exit {done.returncode}): see above", file=sys.stderr)
+    return done.returncode == 0
+
+
+def fetch_artifacts(artifacts: tuple, target: str) -> int:
+    """Each of ``artifacts`` (group:artifact:version) as target/artifact-version.jar, without its dependencies."""
+    for path in stale_jars(artifacts, target):
+        os.remove(path)
+        print(f"removed {path} (replaced by the pinned version)")
+    missing = [c for c in artifacts if not os.path.exists(os.path.join(target, jar_name(c)))]
+    if not missing:
+        return 0
+    mvn = find_mvn()
+    if mvn is None:
         return 1
-    os.makedirs(TARGET, exist_ok=True)
+    os.makedirs(target, exist_ok=True)
     size = " (the AWS SDK bundle is 280 MB)" if any("aws-java-sdk-bundle" in c for c in missing) else ""
-    print(f"fetching {', '.join(missing)} from Maven Central into {TARGET} with mvn{size} ...")
-    with tempfile.TemporaryDirectory(dir=TARGET, prefix=".fetch-") as tmp:
+    print(f"fetching {', '.join(missing)} from Maven Central into {target} with mvn{size} ...")
+    with tempfile.TemporaryDirectory(dir=target, prefix=".fetch-") as tmp:
         for coordinate in missing:
             cmd = [
                 mvn,
@@ -104,16 +148,74 @@ def main() -> int:
                 f"-DoutputDirectory={tmp}",
             ]
             # mvn needs a folder without a pom.xml of its own: the temporary one.
-            done = subprocess.run(cmd, cwd=tmp, env=java_env(), capture_output=True, text=True, check=False)
             fetched = os.path.join(tmp, jar_name(coordinate))
-            if done.returncode != 0 or not os.path.exists(fetched):
-                print(done.stdout[-4000:] + done.stderr[-4000:], file=sys.stderr)
-                print(f"mvn could not fetch {coordinate} (exit {done.returncode}): see above", file=sys.stderr)
+            if not run_mvn(cmd, tmp, coordinate) or not os.path.exists(fetched):
                 return 1
-            os.replace(fetched, os.path.join(TARGET, jar_name(coordinate)))
-    print(f"JVM dependencies in {TARGET}: {', '.join(JARS)}")
+            os.replace(fetched, os.path.join(target, jar_name(coordinate)))
+    print(f"JVM dependencies in {target}: {', '.join(jar_name(c) for c in artifacts)}")
     return 0
 
 
+def pom_digest() -> str:
+    with open(BROKER_POM, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def broker_ready() -> bool:
+    try:
+        with open(os.path.join(BROKER_LIB, BROKER_STAMP), encoding="utf-8") as handle:
+            return handle.read().strip() == pom_digest()
+    except OSError:
+        return False
+
+
+def fetch_broker() -> int:
+    """Apache Kafka and its run-time dependencies (tools/kafka/pom.xml) into .kafka/lib/, whole or not at all."""
+    if broker_ready():
+        return 0
+    mvn = find_mvn()
+    if mvn is None:
+        return 1
+    parent = os.path.dirname(BROKER_LIB)
+    os.makedirs(parent, exist_ok=True)
+    print(f"fetching the test Kafka broker ({BROKER_POM}) from Maven Central into {BROKER_LIB} with mvn ...")
+    with tempfile.TemporaryDirectory(dir=parent, prefix=".fetch-") as tmp:
+        lib = os.path.join(tmp, "lib")
+        cmd = [
+            mvn,
+            "-B",
+            "-q",
+            "--strict-checksums",
+            "-Dstyle.color=never",
+            "-f",
+            BROKER_POM,
+            f"{PLUGIN}:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={lib}",
+        ]
+        if not run_mvn(cmd, tmp, "the Kafka broker") or not glob.glob(os.path.join(lib, "kafka_2.13-*.jar")):
+            return 1
+        with open(os.path.join(lib, BROKER_STAMP), "w", encoding="utf-8") as handle:
+            handle.write(pom_digest() + "\n")
+        old = os.path.join(tmp, "old")
+        if os.path.exists(BROKER_LIB):
+            os.replace(BROKER_LIB, old)  # removed with tmp
+        os.replace(lib, BROKER_LIB)
+    print(f"Kafka broker in {BROKER_LIB}: {len(glob.glob(os.path.join(BROKER_LIB, '*.jar')))} jars")
+    return 0
+
+
+def main(argv: list) -> int:
+    """No argument: everything; ``kafka``: only the Kafka connector and the test broker."""
+    if argv not in ([], ["kafka"]):
+        print("usage: python tools/fetch_jars.py [kafka]", file=sys.stderr)
+        return 2
+    if not argv and fetch_artifacts(ARTIFACTS, TARGET) != 0:
+        return 1
+    if fetch_artifacts(KAFKA_ARTIFACTS, KAFKA_TARGET) != 0:
+        return 1
+    return fetch_broker()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

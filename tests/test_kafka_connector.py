@@ -1,0 +1,81 @@
+"""Spark's Kafka connector from Maven Central (.jars/kafka/, `make jars`) against a real broker:
+a session built with ``with_kafka=True`` reads a topic with ``spark.read.format("kafka")``.
+
+The read runs in its own Python process: the test run's shared session (tests/conftest.py) was
+started without the connector, and one process has one SparkContext."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.kafka_broker import ROOT
+
+pytest_plugins = ("tests.kafka_broker",)
+
+READ = """
+import json, sys
+from sparkify.config import Settings
+from sparkify.session import build_session
+
+servers, topic, out = sys.argv[1:4]
+spark = build_session(
+    Settings(input_root=out, output_root=out, master="local[1]", shuffle_partitions=1, driver_memory="1g"),
+    with_s3=False,
+    with_kafka=True,
+)
+rows = (
+    spark.read.format("kafka")
+    .option("kafka.bootstrap.servers", servers)
+    .option("subscribe", topic)
+    .option("startingOffsets", "earliest")
+    .option("endingOffsets", "latest")
+    .load()
+    .selectExpr("CAST(key AS STRING) AS key", "CAST(value AS STRING) AS value", "topic", "partition", "offset")
+    .orderBy("offset")
+    .collect()
+)
+print(json.dumps([row.asDict() for row in rows]))
+spark.stop()
+"""
+
+
+def test_kafka_jars_join_the_class_path_only_when_asked():
+    from sparkify.config import Settings
+    from sparkify.session import kafka_jars, spark_conf
+
+    settings = Settings(input_root="/data/in", output_root="/data/out")
+    assert "spark-sql-kafka" not in spark_conf(settings).get("spark.jars", "")
+    jars = spark_conf(settings, with_kafka=True)["spark.jars"].split(",")
+    names = sorted(os.path.basename(j) for j in jars)
+    assert names == [
+        "commons-pool2-2.11.1.jar",
+        "kafka-clients-3.4.1.jar",
+        "spark-sql-kafka-0-10_2.12-3.5.7.jar",
+        "spark-token-provider-kafka-0-10_2.12-3.5.7.jar",
+    ]
+    assert jars == kafka_jars().split(",")
+    both = spark_conf(settings, with_s3=True, with_kafka=True)["spark.jars"]
+    assert "hadoop-aws-3.3.4.jar" in both and "spark-sql-kafka-0-10_2.12-3.5.7.jar" in both
+
+
+def test_spark_reads_a_topic_with_the_connector(kafka_broker, tmp_path):
+    kafka_broker.create_topic("connector-check", partitions=1)
+    kafka_broker.produce("connector-check", [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'], key=b"u1")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", READ, kafka_broker.servers, "connector-check", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [r["value"] for r in rows] == ['{"n": 1}', '{"n": 2}', '{"n": 3}']
+    assert {r["key"] for r in rows} == {"u1"}
+    assert [(r["topic"], r["partition"], r["offset"]) for r in rows] == [("connector-check", 0, i) for i in range(3)]
