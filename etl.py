@@ -33,35 +33,43 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--output", help="output root for the five tables; overrides OUTPUT_DATA")
     parser.add_argument("--master", help="Spark master, e.g. local[2]; default: spark-submit's, else local[*]")
     parser.add_argument("--skip-checks", action="store_true", help="do not run the data-quality checks")
-    parser.add_argument(
+    modes = parser.add_argument_group("modes (one at most; none: a full run)").add_mutually_exclusive_group()
+    modes.add_argument(
         "--checks-only", action="store_true", help="only run the data-quality checks against the existing output"
     )
-    parser.add_argument(
+    modes.add_argument(
         "--since",
         type=dt.date.fromisoformat,
         metavar="YYYY-MM-DD",
         help="incremental run: read only the log files of this day through --until; rewrite only the months "
         "they touch, merge users, keep songs/artists unless song_data/ changed",
     )
-    parser.add_argument(
+    modes.add_argument("--stream", action="store_true", help="process new log files in micro-batches")
+    incremental = parser.add_argument_group("with --since")
+    incremental.add_argument(
         "--until", type=dt.date.fromisoformat, metavar="YYYY-MM-DD", help="last day of --since (default: today, UTC)"
     )
-    parser.add_argument("--rebuild-songs", action="store_true", help="with --since: rebuild songs and artists anyway")
-    stream = parser.add_argument_group("streaming (log_data/ as a stream of new files)")
-    stream.add_argument("--stream", action="store_true", help="process new log files in micro-batches")
-    stream.add_argument(
-        "--available-now", action="store_true", help="with --stream: process the files there are, then stop"
-    )
-    stream.add_argument(
-        "--interval", type=float, default=10.0, help="with --stream: seconds between micro-batches (default 10)"
-    )
-    stream.add_argument("--timeout", type=float, help="with --stream: stop after this many seconds")
-    stream.add_argument(
-        "--files-per-batch", type=int, default=1000, help="with --stream: most log files in one micro-batch"
-    )
+    incremental.add_argument("--rebuild-songs", action="store_true", help="rebuild songs and artists anyway")
+    stream = parser.add_argument_group("with --stream (log_data/ as a stream of new files)")
+    stream.add_argument("--available-now", action="store_true", help="process the files there are, then stop")
+    stream.add_argument("--interval", type=float, help="seconds between micro-batches (default 10)")
+    stream.add_argument("--timeout", type=float, help="stop after this many seconds")
+    stream.add_argument("--files-per-batch", type=int, help="most log files in one micro-batch (default 1000)")
     parser.add_argument("--force", action="store_true", help="allow an output root that is a bucket's root")
     parser.add_argument("--verbose", action="store_true", help="Spark's INFO logs, progress bars and stack traces")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    belongs = {
+        "--since": ("until", "rebuild_songs"),
+        "--stream": ("available_now", "interval", "timeout", "files_per_batch"),
+    }
+    for mode, options in belongs.items():
+        chosen = args.since is not None if mode == "--since" else args.stream
+        for option in options:
+            if getattr(args, option) not in (None, False) and not chosen:
+                parser.error(f"--{option.replace('_', '-')} goes with {mode}: give {mode} too.")
+    if args.checks_only and args.skip_checks:
+        parser.error("--skip-checks and --checks-only exclude each other: choose one.")
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -80,20 +88,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         days = None
         if args.since:
             days = (args.since, args.until or dt.datetime.now(dt.timezone.utc).date())
-        elif args.until:
-            raise UserError("--until goes with --since: give the first day too.")
         stream = None
         if args.stream:
             stream = {
                 "available_now": args.available_now,
-                "interval_seconds": args.interval,
+                "interval_seconds": 10.0 if args.interval is None else args.interval,
                 "timeout_seconds": args.timeout,
-                "files_per_batch": args.files_per_batch,
+                "files_per_batch": args.files_per_batch or 1000,
             }
+        mode = "checks" if args.checks_only else "stream" if args.stream else "incremental" if days else "full"
         return execute(
             settings,
+            mode=mode,
             stream=stream,
-            checks_only=args.checks_only,
             skip_checks=args.skip_checks,
             days=days,
             rebuild_songs=args.rebuild_songs,

@@ -1,26 +1,44 @@
-"""Load: write each table as Parquet, a handful of files per partition, and measure what was written."""
+"""Load: the Parquet sink, the one seam through which every mode writes and reads the output.
+
+Three ways to publish a table, one per need:
+- ``replace``: the whole table (songs, artists, users);
+- ``replace_partitions``: only the (year, month) partitions this run has rows for, the others
+  kept (songplays, time: a run over one month leaves the other months as they were);
+- ``append_batch``: a stream micro-batch's rows, in files named after the batch, so that a
+  batch replayed after a crash replaces its own files instead of adding copies.
+
+Local output is written to a staging folder and swapped in whole (a run killed at any moment
+leaves the previous table readable); on S3 Spark writes in place (EMRFS's committer on EMR).
+Row counts come from an ``Observation`` on the frame written (a public API: no extra pass).
+"""
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from sparkify.schemas import Table
 from sparkify.storage import (
     carry_over_partitions,
+    hadoop_path,
     is_local,
     join_uri,
     list_data_files,
     local_path,
     partition_folders,
     path_exists,
+    recover,
     swap_in,
 )
+
+QUARANTINE = "_quarantine"
+STAGING = "_staging"  # local output: tables are written here, then swapped in whole
 
 
 @dataclass(frozen=True)
@@ -32,57 +50,11 @@ class Written:
     bytes: int
     partitions: int
     seconds: float = 0.0
-    partitions_written: Tuple[str, ...] = ()  # local output: the partition folders this run wrote
+    partitions_written: Tuple[str, ...] = ()  # the partition folders this run wrote, where known
 
 
 def table_path(output_root: str, table: Table) -> str:
     return join_uri(output_root, table.name)
-
-
-def _last_write_metrics(spark: SparkSession) -> Dict[str, int]:
-    """Metrics of the last SQL execution (the write), by name: 'number of output rows', ...
-    Read from Spark's own status store, so counting costs no extra pass over the data."""
-    jvm = spark.sparkContext._jvm
-    store = spark._jsparkSession.sharedState().statusStore()
-    executions = jvm.scala.collection.JavaConverters.seqAsJavaList(store.executionsList())
-    if executions.isEmpty():
-        return {}
-    execution_id = max(e.executionId() for e in executions)
-    values = store.executionMetrics(execution_id)
-    by_name: Dict[str, int] = {}
-    graph = store.planGraph(execution_id)
-    for node in jvm.scala.collection.JavaConverters.seqAsJavaList(graph.allNodes()):
-        if "InsertInto" not in node.name() and "WriteFiles" not in node.name():
-            continue  # only the write command's own metrics, not those of the scans below it
-        for metric in jvm.scala.collection.JavaConverters.seqAsJavaList(node.metrics()):
-            raw = values.get(metric.accumulatorId())
-            if raw.isDefined():
-                text = str(raw.get()).replace(",", "")
-                if text.lstrip("-").isdigit():
-                    by_name.setdefault(metric.name(), int(text))
-    return by_name
-
-
-def read_existing(
-    spark: SparkSession, output_root: str, table: Table, months: Optional[List[Tuple[int, int]]] = None
-) -> Optional[DataFrame]:
-    """A table already in the output (only the given (year, month) partitions), held in memory
-    because it is about to be replaced; the caller unpersists it once written."""
-    path = table_path(output_root, table)
-    if not path_exists(spark, path):
-        return None
-    frame = spark.read.schema(table.columns).parquet(path)
-    if months is not None:
-        wanted = F.lit(False)
-        for year, month in months:
-            wanted = wanted | ((F.col("year") == year) & (F.col("month") == month))
-        frame = frame.where(wanted)
-    frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-    frame.count()  # materialise before the table is overwritten
-    return frame
-
-
-QUARANTINE = "_quarantine"
 
 
 def quarantine_path(output_root: str, run_id: str) -> str:
@@ -90,25 +62,20 @@ def quarantine_path(output_root: str, run_id: str) -> str:
     return join_uri(output_root, QUARANTINE, f"run={run_id}")
 
 
-def write_quarantine(spark: SparkSession, rejects: DataFrame, output_root: str, run_id: str) -> Written:
-    """Rejected records as JSON lines under OUTPUT/_quarantine/run=<run id>/source=<song_data|
-    log_data>/, each with its source file, raw text and reason. Each run writes only its own
-    folder: no run deletes the rejects of another (read them all as one table with
-    spark.read.json(OUTPUT/_quarantine): columns run and source come from the folders)."""
-    begun = time.monotonic()
-    path = quarantine_path(output_root, run_id)
-    rejects.coalesce(1).write.mode("overwrite").partitionBy("source").json(path)
-    rows = _last_write_metrics(spark).get("number of output rows", 0)
-    listing = list_data_files(spark, path, 1)
-    return Written(QUARANTINE, path, rows, listing.files, listing.bytes, listing.partitions, time.monotonic() - begun)
+def _counted(df: DataFrame, name: str) -> Tuple[DataFrame, Observation]:
+    observation = Observation(name)
+    return df.observe(observation, F.count(F.lit(1)).alias("rows")), observation
 
 
-def write_frame(df: DataFrame, table: Table, path: str, dynamic: bool = False) -> None:
-    """Write ``df`` as ``table`` at ``path`` (mode overwrite). Partitioned tables are shuffled by
-    their partition columns first, so each partition folder gets one file instead of one per
-    task. The number of write tasks is the number of cores: left to AQE, a small table (songs:
-    ~15k rows but ~14k folders) is coalesced into one task that writes every folder alone (on
-    cached songs here: 9.0-11.1 s with one task, 5.5-6.4 s with two)."""
+def write_frame(df: DataFrame, table: Table, path: str, dynamic: bool = False) -> int:
+    """Write ``df`` as ``table`` at ``path`` (mode overwrite); returns the rows written.
+
+    Partitioned tables are shuffled by their partition columns first, so each partition folder
+    gets one file instead of one per task. The number of write tasks is the number of cores:
+    left to AQE, a small table (songs: ~15k rows but ~14k folders) is coalesced into one task
+    that writes every folder alone (on cached songs here: 9.0-11.1 s with one task, 5.5-6.4 s
+    with two)."""
+    df, observation = _counted(df, f"write {table.name}")
     if table.partition_by:
         tasks = df.sparkSession.sparkContext.defaultParallelism
         shuffled = df.repartition(tasks, *table.partition_by)
@@ -119,42 +86,148 @@ def write_frame(df: DataFrame, table: Table, path: str, dynamic: bool = False) -
     else:
         writer = df.coalesce(1).write
     writer.mode("overwrite").parquet(path)
+    return int(observation.get.get("rows", 0))
 
 
-def write_table(
-    spark: SparkSession, df: DataFrame, table: Table, output_root: str, staging_root: str, keep_partitions: bool
-) -> Written:
-    """Replace one table. ``keep_partitions``: partitions this run has no rows for stay as they
-    were (dynamic partition overwrite).
+class ParquetSink:
+    """The output root of one run: its tables, its quarantine and what it holds in memory.
 
-    Local output is written to ``staging_root`` first and swapped in whole, so a run killed at
-    any moment leaves the previous table readable. On S3 Spark writes in place (EMRFS's committer
-    on EMR), with dynamic partition overwrite where asked."""
-    begun = time.monotonic()
-    live = table_path(output_root, table)
-    depth = len(table.partition_by)
-    if is_local(output_root):
-        staged = join_uri(staging_root, table.name)
-        write_frame(df, table, staged)
-        rows = _last_write_metrics(spark).get("number of output rows")
-        written = partition_folders(staged, depth) if depth else []
-        if keep_partitions and depth:
-            carry_over_partitions(local_path(live), local_path(staged), depth)
-        swap_in(local_path(staged), local_path(live), local_path(join_uri(staging_root, "_trash", table.name)))
-    else:
-        write_frame(df, table, live, dynamic=keep_partitions)
-        rows = _last_write_metrics(spark).get("number of output rows")
-        written = []
-    if rows is None:  # metrics unavailable: fall back to the Parquet footers
-        rows = spark.read.parquet(live).count()
-    listing = list_data_files(spark, live, depth)
-    return Written(
-        table=table.name,
-        path=live,
-        rows=rows,
-        files=listing.files,
-        bytes=listing.bytes,
-        partitions=listing.partitions,
-        seconds=time.monotonic() - begun,
-        partitions_written=tuple(written),
-    )
+    ``close()`` releases what the run held and drops its staging folder; call it in ``finally``."""
+
+    def __init__(self, spark: SparkSession, output_root: str, run_id: str) -> None:
+        self.spark, self.root, self.run_id = spark, output_root, run_id
+        self.staging = join_uri(output_root, STAGING, run_id)
+        self._held: List[DataFrame] = []
+
+    def recover(self) -> None:
+        """Finish what a killed run left behind (local output: a table half swapped in)."""
+        if is_local(self.root):
+            staging = join_uri(self.root, STAGING)
+            recover(local_path(self.root), local_path(staging), local_path(join_uri(staging, "_trash")))
+
+    def exists(self, table: Table) -> bool:
+        return path_exists(self.spark, table_path(self.root, table))
+
+    def read(self, table: Table, months: Optional[List[Tuple[int, int]]] = None) -> Optional[DataFrame]:
+        """A table already in the output (only the given (year, month) partitions), read into
+        memory because this run is about to replace it; None when there is none."""
+        if not self.exists(table):
+            return None
+        frame = self.spark.read.schema(table.columns).parquet(table_path(self.root, table))
+        if months is not None:
+            wanted = F.lit(False)
+            for year, month in months:
+                wanted = wanted | ((F.col("year") == year) & (F.col("month") == month))
+            frame = frame.where(wanted)
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        frame.count()  # materialise before the table is overwritten
+        self._held.append(frame)
+        return frame
+
+    def release(self) -> None:
+        """Drop the old tables held in memory: once replaced, a cached copy would be served for
+        the same path (the checks would read the old users)."""
+        for frame in self._held:
+            frame.unpersist()
+        self._held.clear()
+
+    def replace(self, table: Table, df: DataFrame) -> Written:
+        return self._publish(table, df, keep_partitions=False)
+
+    def replace_partitions(self, table: Table, df: DataFrame) -> Written:
+        return self._publish(table, df, keep_partitions=True)
+
+    def _publish(self, table: Table, df: DataFrame, keep_partitions: bool) -> Written:
+        begun = time.monotonic()
+        live = table_path(self.root, table)
+        depth = len(table.partition_by)
+        written: List[str] = []
+        if is_local(self.root):
+            staged = join_uri(self.staging, table.name)
+            rows = write_frame(df, table, staged)
+            written = partition_folders(staged, depth) if depth else []
+            if keep_partitions and depth:
+                carry_over_partitions(local_path(live), local_path(staged), depth)
+            swap_in(local_path(staged), local_path(live), local_path(join_uri(self.staging, "_trash", table.name)))
+        else:
+            rows = write_frame(df, table, live, dynamic=keep_partitions)
+        return self._written(table.name, live, rows, depth, begun, written)
+
+    def append_batch(self, table: Table, df: DataFrame, batch_id: int) -> Written:
+        """Add a micro-batch's rows: written to staging, then each partition's file moved into
+        the live partition folder as ``batch-<id>.parquet`` (replacing a file of that name)."""
+        begun = time.monotonic()
+        staged = join_uri(self.staging, f"batch-{batch_id:08d}", table.name)
+        live = table_path(self.root, table)
+        rows = write_frame(df, table, staged)
+        root, fs = hadoop_path(self.spark, staged)
+        name = batch_file(batch_id)
+        base = root.toUri().getPath().rstrip("/")
+        files = fs.listFiles(root, True)
+        while files.hasNext():
+            source = files.next().getPath()
+            if not source.getName().endswith(".parquet"):
+                continue
+            folder = source.getParent().toUri().getPath()[len(base) :].strip("/")
+            target, _ = hadoop_path(self.spark, join_uri(live, folder, name))
+            fs.mkdirs(target.getParent())
+            if fs.exists(target):
+                fs.delete(target, False)
+            if not fs.rename(source, target):
+                raise RuntimeError(f"could not move {source} to {target}")
+        fs.delete(root, True)
+        return self._written(table.name, live, rows, len(table.partition_by), begun)
+
+    def unseen(self, table: Table, rows: DataFrame, key: str, batch_id: int) -> DataFrame:
+        """Rows whose key is not yet in the table's (year, month) partitions they fall in; the
+        files of this same batch do not count (a replayed batch replaces them)."""
+        if not self.exists(table):
+            return rows
+        months = rows.select("year", "month").distinct()
+        written = (
+            self.spark.read.schema(table.columns)
+            .parquet(table_path(self.root, table))
+            .where(~F.col("_metadata.file_name").endswith(batch_file(batch_id)))
+            .join(F.broadcast(months), on=["year", "month"], how="inner")
+            .select(key)
+        )
+        return rows.join(written, on=key, how="left_anti")
+
+    def quarantine(self, rejects: DataFrame, run_id: Optional[str] = None) -> Written:
+        """Rejected records as JSON lines under OUTPUT/_quarantine/run=<run id>/source=<song_data|
+        log_data>/, each with its source file, raw text and reason. Each run writes only its own
+        folder: no run deletes the rejects of another (spark.read.json(OUTPUT/_quarantine) reads
+        them all; the columns run and source come from the folders)."""
+        begun = time.monotonic()
+        path = quarantine_path(self.root, run_id or self.run_id)
+        rejects, observation = _counted(rejects, "quarantine")
+        rejects.coalesce(1).write.mode("overwrite").partitionBy("source").json(path)
+        return self._written(QUARANTINE, path, int(observation.get.get("rows", 0)), 1, begun)
+
+    def _written(
+        self, name: str, path: str, rows: int, depth: int, begun: float, written: Optional[List[str]] = None
+    ) -> Written:
+        listing = list_data_files(self.spark, path, depth)
+        return Written(
+            table=name,
+            path=path,
+            rows=rows,
+            files=listing.files,
+            bytes=listing.bytes,
+            partitions=listing.partitions,
+            seconds=time.monotonic() - begun,
+            partitions_written=tuple(written or ()),
+        )
+
+    def close(self) -> None:
+        self.release()
+        if is_local(self.root):  # nothing staged outlives the run
+            shutil.rmtree(local_path(self.staging), ignore_errors=True)
+        else:
+            path, fs = hadoop_path(self.spark, self.staging)
+            if fs.exists(path):
+                fs.delete(path, True)
+
+
+def batch_file(batch_id: int) -> str:
+    return f"batch-{batch_id:08d}.parquet"

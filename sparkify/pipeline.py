@@ -1,15 +1,25 @@
-"""The order of stages: extract -> validate -> transform -> load -> checks -> report."""
+"""One flow for every batch run: plan -> read -> build -> publish -> verify -> report.
+
+- plan: what to read (all of log_data/, or some days' files) and whether anything changed;
+- read: the sources, parsed and flagged, counted; rejects quarantined; the reject limit;
+- build: the five tables (``transform.star_schema``: the same for every mode, the stream too);
+- publish: through the sink (``load.ParquetSink``), which owns staging, swaps and partitions;
+- verify: the data-quality checks over the tables as written;
+- report: OUTPUT/_reports/<run id>.json, whatever happened.
+
+A run holds its output (``lock.OutputLock``) from plan to report.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
@@ -21,10 +31,11 @@ from sparkify import s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError, note_stage
 from sparkify.extract import check_local_input, day_files, extract
-from sparkify.load import quarantine_path, read_existing, write_quarantine, write_table
+from sparkify.load import ParquetSink, Written, quarantine_path
+from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
-from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table, songs_table_spec
+from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, songs_table_spec
 from sparkify.session import build_session, local_jars
 from sparkify.storage import (
     FileListing,
@@ -33,19 +44,17 @@ from sparkify.storage import (
     is_local,
     join_uri,
     local_path,
-    path_exists,
     read_text,
-    recover,
     write_text,
 )
 
-STAGING = "_staging"  # local output: tables are written here, then swapped in whole
 STATE = "_state/inputs.json"  # what the last successful run read (for incremental runs)
 
 
 @contextmanager
 def stage(seconds: Dict[str, float], name: str, log: bool = True) -> Iterator[None]:
-    """Time a stage (adding up repeats) and say on stderr when it starts and ends."""
+    """Time a stage (adding up repeats), say on stderr when it starts and ends, and name it on
+    an error that passes through it."""
     begun = time.monotonic()
     if log:
         print(f"{time.strftime('%H:%M:%S')} {name} ...", file=sys.stderr, flush=True)
@@ -61,43 +70,28 @@ def stage(seconds: Dict[str, float], name: str, log: bool = True) -> Iterator[No
             print(f"{time.strftime('%H:%M:%S')} {name} done in {took:.1f} s", file=sys.stderr, flush=True)
 
 
-def _counts(flagged: DataFrame, listing: FileListing, plays: bool) -> SourceCounts:
-    row = transform.tally(flagged, plays).first()
-    return SourceCounts(
-        files=listing.files,
-        bytes=listing.bytes,
-        read=row["read"],
-        used=row["used"],
-        rejected=row["rejected"],
-        next_song=row["next_song"] if plays else 0,
-        ignored_files=listing.ignored,
-    )
+@dataclass
+class Plan:
+    """What a run reads and writes. ``log_files`` None: all of log_data/ (a full run)."""
+
+    song_listing: FileListing
+    state: Dict[str, Any]
+    log_files: Optional[List[str]] = None
+    log_statuses: Dict[str, List[Any]] = field(default_factory=dict)
+    songs_kept: bool = False  # incremental, song_data/ unchanged: songs and artists stay as written
+    nothing_new: str = ""  # why there is nothing to do ("" when there is)
+
+    @property
+    def incremental(self) -> bool:
+        return self.log_files is not None
 
 
-def _fingerprint(listing: FileListing) -> str:
-    return f"{listing.files}:{listing.bytes}:{listing.newest:.3f}"
+@dataclass(frozen=True)
+class Inputs:
+    """The sources, parsed and flagged (transform.REASON), cached for the run."""
 
-
-def _read_state(spark: SparkSession, output_root: str) -> Dict[str, Any]:
-    text = read_text(spark, join_uri(output_root, STATE))
-    return json.loads(text) if text else {}
-
-
-def _check_rejects(result: RunResult, settings: Settings) -> None:
-    for name, counts in result.sources.items():
-        if counts.read == 0:
-            raise UserError(
-                f"No records found under {join_uri(settings.input_root, name)} ({counts.files} files). "
-                "Check that INPUT_DATA / --input points at the root holding song_data/ and log_data/ with *.json files."
-            )
-        share = counts.rejected / counts.read
-        if share > settings.max_rejected_share:
-            raise UserError(
-                f"{name}: {share:.1%} of records were rejected ({counts.rejected:,} of {counts.read:,}), above "
-                f"MAX_REJECTED_SHARE {settings.max_rejected_share:.1%}. Each one is in "
-                f"{quarantine_path(settings.output_root, result.run_id)} with its file and reason: fix the input, "
-                "or raise [ETL] MAX_REJECTED_SHARE in dl.cfg. The tables were not written."
-            )
+    songs: DataFrame
+    logs: DataFrame
 
 
 def run(
@@ -115,145 +109,191 @@ def run(
     rewrites the songplays/time partitions they touch, merges users, and rebuilds songs/artists
     only when song_data/ changed (or ``rebuild_songs``). With nothing new it writes nothing."""
     result = RunResult(run_id=run_id or new_run_id(), input_root=settings.input_root, output_root=settings.output_root)
-    seconds = result.seconds
-    staging = join_uri(settings.output_root, STAGING, result.run_id)
-    if is_local(settings.output_root):  # finish what a killed run left behind
-        recover(
-            local_path(settings.output_root),
-            local_path(join_uri(settings.output_root, STAGING)),
-            local_path(join_uri(settings.output_root, STAGING, "_trash")),
-        )
-    state = _read_state(spark, settings.output_root)
-    held: List[DataFrame] = []  # old tables read into memory because this run replaces them
-    stages = result.stages
-    stages.update(session_seconds or {})
-    with stage(stages, "list input", log=False):
-        song_listing = count_input(spark, join_uri(settings.input_root, "song_data"))
-    log_files: Optional[List[str]] = None
-    if days is not None:
-        log_files = day_files(spark, settings.input_root, *days)
-        statuses = {uri: list(file_status(spark, uri) or ()) for uri in log_files}
-        seen = state.get("log_files", {})
-        span = f"{days[0]:%Y-%m-%d}..{days[1]:%Y-%m-%d}"
-        if not log_files:
-            result.status, result.message = "nothing new", f"Nothing to do: no log files for {span}."
+    result.stages.update(session_seconds or {})
+    sink = ParquetSink(spark, settings.output_root, result.run_id)
+    with OutputLock(settings, result.run_id, "incremental" if days else "full"), _reported(spark, result, sink):
+        sink.recover()
+        plan = make_plan(spark, settings, sink, days, rebuild_songs, result.stages)
+        if plan.nothing_new:
+            result.status, result.message = "nothing new", plan.nothing_new
             return result
-        if state.get("song_data") == _fingerprint(song_listing) and all(seen.get(u) == statuses[u] for u in log_files):
-            result.status = "nothing new"
-            result.message = (
-                f"Nothing new: the {len(log_files)} log files of {span} and song_data/ are unchanged since "
-                f"run {state.get('run_id')}; nothing was written."
-            )
-            return result
-    songs_kept = (
-        days is not None
-        and not rebuild_songs
-        and state.get("song_data") == _fingerprint(song_listing)
-        and path_exists(spark, join_uri(settings.output_root, SONGS.name))
-    )
-    try:
-        with stage(seconds, "extract"):
-            with stage(stages, "read songs (parse, flag, cache, count)", log=False):
-                raw = extract(spark, settings.input_root, log_files)
-                songs_flagged = transform.flag_song_rows(raw.songs).persist(StorageLevel.MEMORY_AND_DISK)
-                result.sources["song_data"] = _counts(songs_flagged, song_listing, plays=False)
-            with stage(stages, "list input", log=False):
-                if log_files is None:
-                    log_listing = count_input(spark, join_uri(settings.input_root, "log_data"))
-                else:
-                    log_listing = FileListing(len(log_files), sum(st[0] for st in statuses.values() if st), 0)
-            with stage(stages, "read logs (parse, flag repeats, cache, count)", log=False):
-                logs_flagged = transform.flag_log_rows(raw.logs).persist(StorageLevel.MEMORY_AND_DISK)
-                result.sources["log_data"] = _counts(logs_flagged, log_listing, plays=True)
-        with stage(seconds, "load", log=False):
-            rejects = transform.rejected(songs_flagged, "song_data").unionByName(
-                transform.rejected(logs_flagged, "log_data")
-            )
-            with stage(stages, "write _quarantine", log=False):
-                result.quarantine.append(write_quarantine(spark, rejects, settings.output_root, result.run_id))
-        _check_rejects(result, settings)
-
-        with stage(seconds, "transform"):
-            songs = transform.clean_songs(transform.usable(songs_flagged))
-            events = transform.clean_events(transform.usable(logs_flagged))
-            plays = transform.song_plays(events)
-            old_users = _hold(held, read_existing(spark, settings.output_root, USERS))
-            users = transform.users_table(events, old_users)
-            songplays = transform.songplays_table(plays, songs, settings.duration_tolerance)
-            time_rows = transform.time_table(plays)
-            if days is not None:  # incremental: add to the months it touches, keep their other days
-                touched = _play_months(plays)
-                songplays = _upsert_months(spark, settings, held, SONGPLAYS, songplays, touched, "songplay_id")
-                time_rows = _upsert_months(spark, settings, held, TIME, time_rows, touched, "start_time")
-            # (table, frame, keep partitions this run has no rows for)
-            tables = (
-                ()
-                if songs_kept
-                else (
-                    (songs_table_spec(settings.songs_partition_by), transform.songs_table(songs), False),
-                    (ARTISTS, transform.artists_table(songs), False),
-                )
-            ) + (
-                (USERS, users, False),
-                (TIME, time_rows, True),
-                (SONGPLAYS, songplays, True),
-            )
-        with stage(seconds, "load"):
-            for table, frame, keep in tables:
-                with stage(stages, f"write {table.name}", log=False):
-                    result.tables.append(write_table(spark, frame, table, settings.output_root, staging, keep))
-        songs_flagged.unpersist()
-        logs_flagged.unpersist()
-
-        if checks is not None and len(checks) > 0:
-            with stage(seconds, "checks"), stage(stages, "checks", log=False):
-                context = {"written_partitions": _written_condition(result, plays)}
-                if days is None:  # an incremental run adds to months that hold other days too
-                    context["next_song_events"] = result.sources["log_data"].next_song
-                result.checks = run_checks(spark, settings.output_root, checks, context)
+        inputs = read_inputs(spark, settings, plan, result)
+        publish_rejects(sink, inputs, result, settings)
+        tables, plays = build(sink, inputs, plan, settings, result.seconds)
+        publish(sink, tables, plan, settings, result)
+        inputs.songs.unpersist()
+        inputs.logs.unpersist()
+        sink.release()
+        if checks:
+            verify(spark, settings, checks, plan, plays, result)
         result.status = "checks failed" if result.checks_failed else "ok"
-        if songs_kept:
+        if plan.songs_kept:
             result.message = "songs and artists: song_data/ unchanged, tables kept (--rebuild-songs rebuilds them)"
-        processed = {**state.get("log_files", {}), **statuses} if log_files is not None else {}
-        new_state = {"run_id": result.run_id, "song_data": _fingerprint(song_listing), "log_files": processed}
-        write_text(spark, join_uri(settings.output_root, STATE), json.dumps(new_state, indent=1))
-    except UserError as exc:
-        result.status, result.message = "failed", str(exc)
-        raise
-    except Exception as exc:
-        result.status, result.message = "failed", type(exc).__name__
-        raise
-    finally:
-        # Cached copies of replaced tables would be served for the same path from now on.
-        for frame in held:
-            frame.unpersist()
-        if is_local(settings.output_root):  # nothing staged outlives the run
-            shutil.rmtree(local_path(join_uri(settings.output_root, STAGING)), ignore_errors=True)
-        seconds["total"] = sum(v for k, v in seconds.items() if k in ("extract", "transform", "load", "checks"))
-        _write_report(spark, settings, result)
+        save_state(spark, settings, plan, result.run_id)
     return result
 
 
-def _hold(held: List[DataFrame], frame: Optional[DataFrame]) -> Optional[DataFrame]:
-    """Note an old table read into memory (read_existing), to unpersist once it is replaced."""
-    if frame is not None:
-        held.append(frame)
-    return frame
+@contextmanager
+def _reported(spark: SparkSession, result: RunResult, sink: ParquetSink) -> Iterator[None]:
+    """The report is written whatever happens; what the run held is released."""
+    try:
+        yield
+    except Exception as exc:
+        result.status, result.message = "failed", str(exc) if isinstance(exc, UserError) else type(exc).__name__
+        raise
+    finally:
+        try:
+            sink.close()
+        finally:
+            result.seconds["total"] = sum(
+                v for k, v in result.seconds.items() if k in ("extract", "transform", "load", "checks")
+            )
+            write_report(spark, result)
 
 
-def _upsert_months(
+# --- plan -------------------------------------------------------------------------------------
+
+
+def _fingerprint(listing: FileListing) -> str:
+    return f"{listing.files}:{listing.bytes}:{listing.newest:.3f}"
+
+
+def make_plan(
     spark: SparkSession,
     settings: Settings,
-    held: List[DataFrame],
-    table: Table,
-    new: DataFrame,
-    months: List[Tuple[int, int]],
-    key: str,
-) -> DataFrame:
-    """New rows plus the rows already written in the same (year, month) partitions; a row of
-    this run replaces the old row with the same key."""
-    old = _hold(held, read_existing(spark, settings.output_root, table, months))
-    return new if old is None else transform.upsert(new, old, key, table)
+    sink: ParquetSink,
+    days: Optional[Tuple[dt.date, dt.date]],
+    rebuild_songs: bool,
+    stages: Dict[str, float],
+) -> Plan:
+    """What to read: everything, or the log files of ``days``; nothing when they and song_data/
+    are unchanged since the last run that read them."""
+    text = read_text(spark, join_uri(settings.output_root, STATE))
+    state = json.loads(text) if text else {}
+    with stage(stages, "list input", log=False):
+        plan = Plan(song_listing=count_input(spark, join_uri(settings.input_root, "song_data")), state=state)
+    if days is None:
+        return plan
+    span = f"{days[0]:%Y-%m-%d}..{days[1]:%Y-%m-%d}"
+    plan.log_files = day_files(spark, settings.input_root, *days)
+    plan.log_statuses = {uri: list(file_status(spark, uri) or ()) for uri in plan.log_files}
+    songs_unchanged = state.get("song_data") == _fingerprint(plan.song_listing)
+    seen = state.get("log_files", {})
+    if not plan.log_files:
+        plan.nothing_new = f"Nothing to do: no log files for {span}."
+    elif songs_unchanged and all(seen.get(uri) == status for uri, status in plan.log_statuses.items()):
+        plan.nothing_new = (
+            f"Nothing new: the {len(plan.log_files)} log files of {span} and song_data/ are unchanged since "
+            f"run {state.get('run_id')}; nothing was written."
+        )
+    plan.songs_kept = songs_unchanged and not rebuild_songs and sink.exists(SONGS)
+    return plan
+
+
+def save_state(spark: SparkSession, settings: Settings, plan: Plan, run_id: str) -> None:
+    """What this run read, for the next incremental run's plan."""
+    processed = {**plan.state.get("log_files", {}), **plan.log_statuses} if plan.incremental else {}
+    state = {"run_id": run_id, "song_data": _fingerprint(plan.song_listing), "log_files": processed}
+    write_text(spark, join_uri(settings.output_root, STATE), json.dumps(state, indent=1))
+
+
+# --- read -------------------------------------------------------------------------------------
+
+
+def _counts(flagged: DataFrame, listing: FileListing, plays: bool) -> SourceCounts:
+    row = transform.tally(flagged, plays).first()
+    return SourceCounts(
+        files=listing.files,
+        bytes=listing.bytes,
+        read=row["read"],
+        used=row["used"],
+        rejected=row["rejected"],
+        next_song=row["next_song"] if plays else 0,
+        ignored_files=listing.ignored,
+    )
+
+
+def read_inputs(spark: SparkSession, settings: Settings, plan: Plan, result: RunResult) -> Inputs:
+    """Parse and flag song_data/ and the planned log files; count them into the report."""
+    stages = result.stages
+    with stage(result.seconds, "extract"):
+        with stage(stages, "read songs (parse, flag, cache, count)", log=False):
+            raw = extract(spark, settings.input_root, plan.log_files)
+            songs = transform.flag_song_rows(raw.songs).persist(StorageLevel.MEMORY_AND_DISK)
+            result.sources["song_data"] = _counts(songs, plan.song_listing, plays=False)
+        with stage(stages, "list input", log=False):
+            if plan.incremental:
+                sizes = sum(status[0] for status in plan.log_statuses.values() if status)
+                log_listing = FileListing(len(plan.log_statuses), sizes, 0)
+            else:
+                log_listing = count_input(spark, join_uri(settings.input_root, "log_data"))
+        with stage(stages, "read logs (parse, flag repeats, cache, count)", log=False):
+            logs = transform.flag_log_rows(raw.logs).persist(StorageLevel.MEMORY_AND_DISK)
+            result.sources["log_data"] = _counts(logs, log_listing, plays=True)
+    return Inputs(songs=songs, logs=logs)
+
+
+def publish_rejects(sink: ParquetSink, inputs: Inputs, result: RunResult, settings: Settings) -> None:
+    """Quarantine what cannot be used; stop before any table is written when too much is."""
+    rejects = transform.rejected(inputs.songs, "song_data").unionByName(transform.rejected(inputs.logs, "log_data"))
+    with stage(result.seconds, "load", log=False), stage(result.stages, "write _quarantine", log=False):
+        result.quarantine.append(sink.quarantine(rejects))
+    check_rejects(result.sources, settings, quarantine_path(settings.output_root, result.run_id))
+
+
+def check_rejects(sources: Dict[str, SourceCounts], settings: Settings, quarantine: str) -> None:
+    """The reject limit ([ETL] MAX_REJECTED_SHARE), per source; an empty source is an error too."""
+    for name, counts in sources.items():
+        if counts.read == 0:
+            raise UserError(
+                f"No records found under {join_uri(settings.input_root, name)} ({counts.files} files). "
+                "Check that INPUT_DATA / --input points at the root holding song_data/ and log_data/ with *.json files."
+            )
+        share = counts.rejected / counts.read
+        if share > settings.max_rejected_share:
+            raise UserError(
+                f"{name}: {share:.1%} of records were rejected ({counts.rejected:,} of {counts.read:,}), above "
+                f"MAX_REJECTED_SHARE {settings.max_rejected_share:.1%}. Each one is in {quarantine} with its file "
+                "and reason: fix the input, or raise [ETL] MAX_REJECTED_SHARE in dl.cfg. The tables were not written."
+            )
+
+
+# --- build and publish ------------------------------------------------------------------------
+
+
+def build(
+    sink: ParquetSink, inputs: Inputs, plan: Plan, settings: Settings, seconds: Dict[str, float]
+) -> Tuple[Dict[str, DataFrame], DataFrame]:
+    """The tables to publish (and the plays, for the checks). An incremental run adds its rows
+    to the months it touches: their rows already written are read and merged in."""
+    with stage(seconds, "transform"):
+        songs = transform.clean_songs(transform.usable(inputs.songs))
+        events = transform.clean_events(transform.usable(inputs.logs))
+        tables = transform.star_schema(songs, events, sink.read(USERS), settings.duration_tolerance)
+        plays = transform.song_plays(events)
+        if plan.incremental:
+            months = _play_months(plays)
+            for table, key in ((SONGPLAYS, "songplay_id"), (TIME, "start_time")):
+                old = sink.read(table, months)
+                if old is not None:
+                    tables[table.name] = transform.upsert(tables[table.name], old, key, table)
+        if plan.songs_kept:
+            del tables["songs"], tables["artists"]
+    return tables, plays
+
+
+def publish(sink: ParquetSink, tables: Dict[str, DataFrame], plan: Plan, settings: Settings, result: RunResult) -> None:
+    """Dimensions first, the fact last. songplays and time keep the months this run has no rows for."""
+    songs = songs_table_spec(settings.songs_partition_by)
+    with stage(result.seconds, "load"):
+        for table in (songs, ARTISTS, USERS, TIME, SONGPLAYS):
+            if table.name not in tables:
+                continue
+            with stage(result.stages, f"write {table.name}", log=False):
+                if table in (TIME, SONGPLAYS):
+                    result.tables.append(sink.replace_partitions(table, tables[table.name]))
+                else:
+                    result.tables.append(sink.replace(table, tables[table.name]))
 
 
 def _play_months(plays: DataFrame) -> List[Tuple[int, int]]:
@@ -262,26 +302,61 @@ def _play_months(plays: DataFrame) -> List[Tuple[int, int]]:
     return sorted((r["y"], r["m"]) for r in rows)
 
 
-def _written_condition(result: RunResult, plays: DataFrame) -> str:
+# --- verify and report ------------------------------------------------------------------------
+
+
+def verify(
+    spark: SparkSession,
+    settings: Settings,
+    checks: Sequence[Check],
+    plan: Plan,
+    plays: DataFrame,
+    result: RunResult,
+) -> None:
+    """The checks over the tables as written. A full run's songplays must hold every usable
+    NextSong event read (an incremental run adds to months that hold other days too)."""
+    with stage(result.seconds, "checks"), stage(result.stages, "checks", log=False):
+        written = next(t for t in result.tables if t.table == SONGPLAYS.name)
+        context = {"written_partitions": _written_condition(written, plays)}
+        if not plan.incremental:
+            context["next_song_events"] = result.sources["log_data"].next_song
+        result.checks = run_checks(spark, settings.output_root, checks, context)
+
+
+def _written_condition(written: Written, plays: DataFrame) -> str:
     """SQL condition selecting the songplays partitions this run wrote."""
-    written = next(t for t in result.tables if t.table == SONGPLAYS.name).partitions_written
-    if written:
-        pairs = [dict(part.split("=", 1) for part in folder.split("/")) for folder in written]
+    if written.partitions_written:
+        pairs = [dict(part.split("=", 1) for part in folder.split("/")) for folder in written.partitions_written]
         months = [(int(p["year"]), int(p["month"])) for p in pairs]
     else:  # written in place (S3): ask the data
         months = _play_months(plays)
     return " OR ".join(f"(year = {y} AND month = {m})" for y, m in sorted(months)) or "FALSE"
 
 
-def _write_report(spark: SparkSession, settings: Settings, result: RunResult) -> None:
+def check_output(spark: SparkSession, settings: Settings, checks: Sequence[Check]) -> RunResult:
+    """The checks alone over the output as it is (--checks-only, and after a stream), reported.
+    Checks that need a run's counts are skipped."""
+    result = RunResult(run_id=new_run_id(), input_root="", output_root=settings.output_root)
+    with OutputLock(settings, result.run_id, "checks"):
+        with stage(result.seconds, "checks", log=False):
+            result.checks = run_checks(spark, settings.output_root, checks)
+        result.status = "checks failed" if result.checks_failed else "ok"
+        write_report(spark, result)
+    return result
+
+
+def write_report(spark: SparkSession, result: RunResult) -> None:
     try:
-        write_text(spark, report_uri(settings.output_root, result.run_id), result.to_json())
+        write_text(spark, report_uri(result.output_root, result.run_id), result.to_json())
     except Exception as exc:  # a report that cannot be written must not hide the run's own error
         print(f"warning: could not write the run report ({type(exc).__name__})", file=sys.stderr)
 
 
 def report_uri(output_root: str, run_id: str) -> str:
     return join_uri(output_root, "_reports", f"{run_id}.json")
+
+
+# --- the command ------------------------------------------------------------------------------
 
 
 def _validate_paths(settings: Settings) -> None:
@@ -328,9 +403,9 @@ def prepare(settings: Settings) -> Settings:
     uses_s3a = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
     if uses_s3a and not emr and not local_jars() and not settings.jars_packages:
         raise UserError(
-            "The S3A connector is not installed: run `make jars` (it extracts hadoop-aws and the AWS SDK "
-            "bundle from a PyPI package into .jars/), or set [SPARK] JARS_PACKAGES in dl.cfg to "
-            "org.apache.hadoop:hadoop-aws:3.3.4 where Maven is reachable."
+            "The S3A connector is not installed: run `make jars` (it fetches hadoop-aws 3.3.4, the AWS SDK bundle "
+            "and spark-hadoop-cloud from Maven Central into .jars/ with mvn), or set [SPARK] JARS_PACKAGES in "
+            "dl.cfg to org.apache.hadoop:hadoop-aws:3.3.4."
         )
     check_local_input(settings.input_root)
     return settings
@@ -338,28 +413,31 @@ def prepare(settings: Settings) -> Settings:
 
 def execute(
     settings: Settings,
-    checks_only: bool = False,
+    mode: str = "full",
     skip_checks: bool = False,
     days: Optional[Tuple[dt.date, dt.date]] = None,
     rebuild_songs: bool = False,
     stream: Optional[Dict[str, Any]] = None,
 ) -> int:
-    """The job from settings to exit code: 0 ok, 1 a check failed, 2 a problem the user can fix."""
-    settings = prepare(settings) if not checks_only else settings
+    """The job from settings to exit code: 0 ok, 1 a check failed, 2 a problem the user can fix.
+    ``mode``: full, incremental (``days``), stream (``stream``: its options) or checks."""
+    settings = prepare(settings) if mode != "checks" else settings
     started: Dict[str, float] = {}
     with stage(started, "start Spark session", log=False):
         spark = build_session(settings)
-    if stream is not None:
+    checks = [] if skip_checks else DEFAULT_CHECKS
+    if mode == "stream":
         from sparkify.stream import run_stream
 
-        batches = run_stream(spark, settings, **stream)
+        batches = run_stream(spark, settings, **(stream or {}))
         print(f"Stream stopped after {len(batches)} micro-batches; output: {settings.output_root}")
-        return 0
-    if checks_only:
-        results = run_checks(spark, settings.output_root, DEFAULT_CHECKS)
-        print(format_results(results))
-        return 1 if any(r.failed for r in results) else 0
-    checks = None if skip_checks else DEFAULT_CHECKS
+        if not checks or not batches:
+            return 0
+        mode = "checks"  # the checks that apply to a stream: those that need no run's counts
+    if mode == "checks":
+        result = check_output(spark, settings, DEFAULT_CHECKS)
+        print(format_results(result.checks))
+        return 1 if result.checks_failed else 0
     result = run(spark, settings, checks, days=days, rebuild_songs=rebuild_songs, session_seconds=started)
     print(summary(result, report_uri(settings.output_root, result.run_id)))
     return 1 if result.checks_failed else 0

@@ -1,7 +1,10 @@
 """Near-real-time: log_data/ as a stream (Spark Structured Streaming, file source).
 
-Each micro-batch of new log files is turned into songplays, time and users rows with the same
-transforms as the batch job, against the songs read from song_data/ when the stream starts.
+Each micro-batch goes through the batch run's stages: parse and flag, quarantine and the reject
+limit, ``transform.star_schema`` against the songs read from song_data/ when the stream starts,
+then publish through the same sink (``load.ParquetSink``): songplays and time appended, users
+merged. Each micro-batch writes a report (OUTPUT/_reports/stream-batch-<id>.json); the checks
+run over the output when the stream stops (pipeline.execute).
 
 Exactly once, kill and restart included: the source's offsets and the batch ids live in the
 checkpoint (OUTPUT/_checkpoints/log_data); a batch's rows go to files named after the batch
@@ -9,8 +12,8 @@ checkpoint (OUTPUT/_checkpoints/log_data); a batch's rows go to files named afte
 batch replayed after a crash rewrites the same files instead of adding copies. Rows already in
 the table (an event seen in an earlier batch) are not added again.
 
-The source is pluggable (``source_frame``): a Kafka source (``spark.readStream.format("kafka")``
-with the connector jar and a broker) yields the same JSON text in its ``value`` column.
+The source is one function (``source_frame``): a Kafka source yields the same JSON text in its
+``value`` column.
 """
 
 from __future__ import annotations
@@ -24,8 +27,12 @@ from pyspark.sql import functions as F
 
 from sparkify import transform
 from sparkify.config import Settings
+from sparkify.errors import UserError
 from sparkify.extract import parse_json_lines, read_json_tree
-from sparkify.load import read_existing, table_path, write_frame, write_quarantine, write_table
+from sparkify.load import ParquetSink, quarantine_path
+from sparkify.lock import OutputLock
+from sparkify.pipeline import check_rejects, stage, write_report
+from sparkify.report import RunResult, SourceCounts, new_run_id
 from sparkify.schemas import (
     ARTISTS,
     INPUT_GLOB,
@@ -36,93 +43,60 @@ from sparkify.schemas import (
     SOURCE_FILE,
     TIME,
     USERS,
-    Table,
+    songs_table_spec,
 )
-from sparkify.storage import hadoop_path, join_uri, path_exists
+from sparkify.storage import join_uri
 
 CHECKPOINT = "_checkpoints/log_data"
 
 
 def source_frame(spark: SparkSession, input_root: str, files_per_batch: int) -> DataFrame:
-    """New *.json(.gz) files under log_data/, as text lines (column ``value``)."""
-    return (
+    """New *.json(.gz) files under log_data/, as text lines (columns SOURCE_FILE, ``value``)."""
+    lines = (
         spark.readStream.format("text")
         .option("recursiveFileLookup", "true")
         .option("pathGlobFilter", INPUT_GLOB)
         .option("maxFilesPerTrigger", files_per_batch)
         .load(join_uri(input_root, "log_data"))
     )
+    return lines.select(F.input_file_name().alias(SOURCE_FILE), "value")
 
 
-def _publish(spark: SparkSession, staged: str, live: str, name: str) -> int:
-    """Move each partition's data file from ``staged`` to the same partition folder of ``live``
-    as ``name`` (replacing a file of that name: a replayed batch)."""
-    root, fs = hadoop_path(spark, staged)
-    if not fs.exists(root):
-        return 0
-    moved = 0
-    files = fs.listFiles(root, True)
-    base = root.toUri().getPath().rstrip("/")
-    while files.hasNext():
-        status = files.next()
-        source = status.getPath()
-        if not source.getName().endswith(".parquet"):
-            continue
-        folder = source.getParent().toUri().getPath()[len(base) :].strip("/")
-        target, _ = hadoop_path(spark, join_uri(live, folder, name))
-        fs.mkdirs(target.getParent())
-        if fs.exists(target):
-            fs.delete(target, False)
-        if not fs.rename(source, target):
-            raise RuntimeError(f"could not move {source} to {target}")
-        moved += 1
-    fs.delete(root, True)
-    return moved
-
-
-def _new_rows(spark: SparkSession, output_root: str, table: Table, rows: DataFrame, key: str, own: str) -> DataFrame:
-    """Rows whose key is not yet in the table (files of this same batch ignored: a replay)."""
-    path = table_path(output_root, table)
-    if not path_exists(spark, path):
-        return rows
-    months = rows.select("year", "month").distinct()
-    written = (
-        spark.read.schema(table.columns)
-        .parquet(path)
-        .where(~F.col("_metadata.file_name").endswith(own))
-        .join(F.broadcast(months), on=["year", "month"], how="inner")
-        .select(key)
+def process_batch(
+    spark: SparkSession, settings: Settings, songs: DataFrame, lines: DataFrame, batch_id: int
+) -> RunResult:
+    """One micro-batch through the batch stages; its rows published under batch-named files."""
+    result = RunResult(
+        run_id=f"stream-batch-{batch_id:08d}", input_root=settings.input_root, output_root=settings.output_root
     )
-    return rows.join(written, on=key, how="left_anti")
-
-
-def process_batch(spark: SparkSession, settings: Settings, songs: DataFrame, lines: DataFrame, batch_id: int) -> None:
-    """One micro-batch: the batch transforms, then publish its rows under batch-named files."""
-    own = f"batch-{batch_id:08d}.parquet"
-    staging = join_uri(settings.output_root, "_staging", f"stream-{batch_id:08d}")
-    text = lines.select(F.input_file_name().alias(SOURCE_FILE), "value")
-    flagged = transform.flag_log_rows(parse_json_lines(text, LOG_SCHEMA)).persist(StorageLevel.MEMORY_AND_DISK)
+    sink = ParquetSink(spark, settings.output_root, result.run_id)
+    flagged = transform.flag_log_rows(parse_json_lines(lines, LOG_SCHEMA)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        rejects = transform.rejected(flagged, "log_data")
-        write_quarantine(spark, rejects, settings.output_root, f"stream-batch-{batch_id:08d}")
+        with stage(result.seconds, "extract", log=False):
+            row = transform.tally(flagged, True).first()
+            result.sources["log_data"] = SourceCounts(
+                read=row["read"], used=row["used"], rejected=row["rejected"], next_song=row["next_song"]
+            )
+        with stage(result.seconds, "load", log=False):
+            result.quarantine.append(sink.quarantine(transform.rejected(flagged, "log_data")))
+        check_rejects(result.sources, settings, quarantine_path(settings.output_root, result.run_id))
         events = transform.clean_events(transform.usable(flagged))
-        plays = transform.song_plays(events)
-        songplays = transform.songplays_table(plays, songs, settings.duration_tolerance)
-        songplays = _new_rows(spark, settings.output_root, SONGPLAYS, songplays, "songplay_id", own)
-        times = _new_rows(spark, settings.output_root, TIME, transform.time_table(plays), "start_time", own)
-        for table, frame in ((SONGPLAYS, songplays), (TIME, times)):
-            staged = join_uri(staging, table.name)
-            write_frame(frame, table, staged)
-            _publish(spark, staged, table_path(settings.output_root, table), own)
-        old_users = read_existing(spark, settings.output_root, USERS)
-        users = transform.users_table(events, old_users)
-        write_table(spark, users, USERS, settings.output_root, staging, keep_partitions=False)
-        if old_users is not None:
-            old_users.unpersist()
+        tables = transform.star_schema(songs, events, sink.read(USERS), settings.duration_tolerance)
+        with stage(result.seconds, "load", log=False):
+            songplays = sink.unseen(SONGPLAYS, tables[SONGPLAYS.name], "songplay_id", batch_id)
+            times = sink.unseen(TIME, tables[TIME.name], "start_time", batch_id)
+            result.tables.append(sink.append_batch(SONGPLAYS, songplays, batch_id))
+            result.tables.append(sink.append_batch(TIME, times, batch_id))
+            result.tables.append(sink.replace(USERS, tables[USERS.name]))
+        result.status = "ok"
+        return result
+    except Exception as exc:
+        result.status, result.message = "failed", str(exc) if isinstance(exc, UserError) else type(exc).__name__
+        raise
     finally:
         flagged.unpersist()
-        folder, fs = hadoop_path(spark, staging)
-        fs.delete(folder, True)
+        sink.close()
+        write_report(spark, result)
 
 
 def run_stream(
@@ -135,44 +109,60 @@ def run_stream(
     on_batch: Optional[Callable[[int], None]] = None,
 ) -> List[int]:
     """Run the stream: ``available_now`` processes what is there and stops; otherwise a
-    micro-batch every ``interval_seconds`` until ``timeout_seconds`` (None: until stopped)."""
+    micro-batch every ``interval_seconds`` until ``timeout_seconds`` (None: until stopped).
+    The output is held for the stream's whole life."""
+    run_id = new_run_id()
+    with OutputLock(settings, run_id, "stream"):
+        songs = _songs(spark, settings, run_id)
+        batches: List[int] = []
+        failures: List[BaseException] = []
+
+        def each(lines: DataFrame, batch_id: int) -> None:
+            begun = time.monotonic()
+            try:
+                process_batch(spark, settings, songs, lines, batch_id)
+            except BaseException as exc:
+                failures.append(exc)
+                raise
+            batches.append(batch_id)
+            print(f"{time.strftime('%H:%M:%S')} batch {batch_id} done in {time.monotonic() - begun:.1f} s", flush=True)
+            if on_batch is not None:
+                on_batch(batch_id)
+
+        writer = (
+            source_frame(spark, settings.input_root, files_per_batch)
+            .writeStream.foreachBatch(each)
+            .option("checkpointLocation", join_uri(settings.output_root, CHECKPOINT))
+        )
+        trigger = {"availableNow": True} if available_now else {"processingTime": f"{interval_seconds} seconds"}
+        query = writer.trigger(**trigger).start()
+        try:
+            query.awaitTermination(timeout_seconds) if timeout_seconds is not None else query.awaitTermination()
+        except Exception:
+            if failures and isinstance(failures[0], UserError):
+                raise failures[0] from None
+            raise
+        finally:
+            query.stop()
+            songs.unpersist()
+        if query.exception() is not None:
+            if failures and isinstance(failures[0], UserError):
+                raise failures[0]
+            raise RuntimeError(str(query.exception()))
+    return batches
+
+
+def _songs(spark: SparkSession, settings: Settings, run_id: str) -> DataFrame:
+    """The songs the plays are matched against; the songs and artists tables written once."""
     song_data = read_json_tree(spark, join_uri(settings.input_root, "song_data"), SONG_SCHEMA)
     songs = transform.clean_songs(transform.usable(transform.flag_song_rows(song_data)))
     songs = songs.persist(StorageLevel.MEMORY_AND_DISK)
     songs.count()
-    staging = join_uri(settings.output_root, "_staging", "stream-songs")
-    if not path_exists(spark, table_path(settings.output_root, SONGS)):
-        write_table(spark, transform.songs_table(songs), SONGS, settings.output_root, staging, keep_partitions=False)
-        write_table(spark, transform.artists_table(songs), ARTISTS, settings.output_root, staging, False)
-    batches: List[int] = []
-
-    def each(lines: DataFrame, batch_id: int) -> None:
-        begun = time.monotonic()
-        process_batch(spark, settings, songs, lines, batch_id)
-        batches.append(batch_id)
-        print(f"{time.strftime('%H:%M:%S')} batch {batch_id} done in {time.monotonic() - begun:.1f} s", flush=True)
-        if on_batch is not None:
-            on_batch(batch_id)
-
-    writer = (
-        source_frame(spark, settings.input_root, files_per_batch)
-        .writeStream.foreachBatch(each)
-        .option("checkpointLocation", join_uri(settings.output_root, CHECKPOINT))
-    )
-    writer = (
-        writer.trigger(availableNow=True)
-        if available_now
-        else writer.trigger(processingTime=f"{interval_seconds} seconds")
-    )
-    query = writer.start()
+    sink = ParquetSink(spark, settings.output_root, f"{run_id}-songs")
     try:
-        if timeout_seconds is None:
-            query.awaitTermination()
-        else:
-            query.awaitTermination(timeout_seconds)
+        if not sink.exists(SONGS):
+            sink.replace(songs_table_spec(settings.songs_partition_by), transform.songs_table(songs))
+            sink.replace(ARTISTS, transform.artists_table(songs))
     finally:
-        query.stop()
-        songs.unpersist()
-    if query.exception() is not None:
-        raise RuntimeError(str(query.exception()))
-    return batches
+        sink.close()
+    return songs

@@ -5,7 +5,7 @@ Every table ends in an explicit ``select`` of the columns declared in ``sparkify
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -329,3 +329,19 @@ def songplays_table(plays: DataFrame, songs: DataFrame, tolerance: float) -> Dat
     matched = match_songs(keyed, songs, tolerance)
     dated = matched.withColumn("year", F.year("start_time")).withColumn("month", F.month("start_time"))
     return _conform(dated, SONGPLAYS)
+
+
+def star_schema(
+    songs: DataFrame, events: DataFrame, known_users: Optional[DataFrame], tolerance: float
+) -> Dict[str, DataFrame]:
+    """The five tables from clean songs and events (the same for a full run, an incremental
+    run and a stream micro-batch), by name. Frames are lazy: a mode uses those it publishes.
+    ``known_users``: the users already written, merged in (see users_table)."""
+    plays = song_plays(events)
+    return {
+        SONGS.name: songs_table(songs),
+        ARTISTS.name: artists_table(songs),
+        USERS.name: users_table(events, known_users),
+        TIME.name: time_table(plays),
+        SONGPLAYS.name: songplays_table(plays, songs, tolerance),
+    }

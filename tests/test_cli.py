@@ -82,3 +82,20 @@ def test_a_bucket_root_output_needs_force():
     assert out.returncode == 2
     assert "The output s3a://my-bucket/ is a bucket's root" in out.stderr
     assert "--force" in out.stderr
+
+
+def test_modes_that_exclude_each_other_say_so_at_the_command_line():
+    cases = {
+        ("--stream", "--since", "2018-11-01"): "argument --since: not allowed with argument --stream",
+        ("--checks-only", "--stream"): "argument --stream: not allowed with argument --checks-only",
+        ("--checks-only", "--since", "2018-11-01"): "argument --since: not allowed with argument --checks-only",
+        ("--until", "2018-11-30"): "--until goes with --since: give --since too.",
+        ("--rebuild-songs",): "--rebuild-songs goes with --since: give --since too.",
+        ("--available-now",): "--available-now goes with --stream: give --stream too.",
+        ("--since", "2018-11-01", "--interval", "5"): "--interval goes with --stream: give --stream too.",
+        ("--checks-only", "--skip-checks"): "--skip-checks and --checks-only exclude each other: choose one.",
+    }
+    for args, message in cases.items():
+        out = etl(*args)
+        assert out.returncode == 2, args
+        assert message in out.stderr, (args, out.stderr)

@@ -42,7 +42,7 @@ def numeric_looking(text: object) -> bool:
     return any(c.isdigit() for c in text) and not any(c.isalpha() for c in text)
 
 
-def quirks(root: str) -> Dict:
+def quirks(root: str) -> Dict:  # noqa: PLR0912 -- one pass over the files, one branch per statistic
     """The quirk statistics of a data set (song_data/ and log_data/ under root)."""
     song_paths = sorted(glob.glob(os.path.join(root, "song_data", "**", "*.json"), recursive=True))
     log_paths = sorted(glob.glob(os.path.join(root, "log_data", "**", "*.json"), recursive=True))

@@ -1,0 +1,211 @@
+"""One writer per output: a run holds its output root from start to report.
+
+The hold is a small JSON object at OUTPUT/_lock.json, created only if absent: a local file
+opened with O_EXCL, or on S3 a conditional PUT (``If-None-Match: *``), so two runs can never
+both take it. It says who holds it (run id, host, pid, since) and is refreshed every minute.
+A hold is taken over when its holder is gone: its process no longer runs (same host), or its
+refresh is older than STALE_SECONDS (a holder on another machine, e.g. a terminated cluster).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Optional
+from urllib.parse import urlparse
+
+from sparkify import s3
+from sparkify.config import Settings
+from sparkify.errors import UserError
+from sparkify.storage import join_uri, local_path
+
+LOCK = "_lock.json"
+REFRESH_SECONDS = 60.0
+STALE_SECONDS = 600.0
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _process_start(pid: int) -> Optional[str]:
+    """The start time of a process (Linux /proc: field 22 of stat), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+@dataclass(frozen=True)
+class Holder:
+    run_id: str
+    mode: str
+    host: str
+    pid: int
+    since: str
+    refreshed: str
+    process_start: Optional[str] = None
+
+    @classmethod
+    def me(cls, run_id: str, mode: str) -> Holder:
+        now = _now()
+        return cls(run_id, mode, socket.gethostname(), os.getpid(), now, now, _process_start(os.getpid()))
+
+    def gone(self) -> bool:
+        """True when the holder surely no longer runs."""
+        if self.host == socket.gethostname():
+            return _process_start(self.pid) != self.process_start or self.process_start is None
+        refreshed = dt.datetime.fromisoformat(self.refreshed)
+        return (dt.datetime.now(dt.timezone.utc) - refreshed).total_seconds() > STALE_SECONDS
+
+    def describe(self) -> str:
+        return f"run {self.run_id} ({self.mode}) on host {self.host}, pid {self.pid}, since {self.since}"
+
+
+def _parse(text: Optional[str]) -> Optional[Holder]:
+    try:
+        body: Dict[str, Any] = json.loads(text or "")
+        return Holder(**body)
+    except (ValueError, TypeError):
+        return None  # half-written or foreign: treated as a hold by an unknown holder
+
+
+class _LocalStore:
+    def __init__(self, uri: str) -> None:
+        self.path = local_path(uri)
+
+    def create(self, text: str) -> bool:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return True
+
+    def read(self) -> Optional[str]:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                return handle.read()
+        except OSError:
+            return None
+
+    def overwrite(self, text: str) -> None:
+        tmp = f"{self.path}.{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, self.path)
+
+    def delete(self) -> None:
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class _S3Store:
+    """The lock object through the S3 API (boto3): S3A has no conditional PUT."""
+
+    def __init__(self, uri: str, settings: Settings) -> None:
+        import boto3
+        from botocore.config import Config
+
+        parsed = urlparse(uri)
+        self.bucket, self.key = parsed.netloc, parsed.path.lstrip("/")
+        aws = settings.aws
+        self.client = boto3.client(
+            "s3",
+            region_name=settings.emr.region,
+            endpoint_url=settings.s3_endpoint or None,
+            aws_access_key_id=aws.access_key_id or None,
+            aws_secret_access_key=aws.secret_access_key or None,
+            aws_session_token=aws.session_token or None,
+            config=Config(s3={"addressing_style": "path" if settings.s3_path_style else "auto"}),
+        )
+
+    def create(self, text: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=text.encode(), IfNoneMatch="*")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    def read(self) -> Optional[str]:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.key)["Body"].read().decode()
+        except ClientError:
+            return None
+
+    def overwrite(self, text: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self.key, Body=text.encode())
+
+    def delete(self) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.key)
+
+
+class OutputLock:
+    """``with OutputLock(settings, run_id, mode):`` holds the output or raises UserError naming
+    the run that holds it."""
+
+    def __init__(self, settings: Settings, run_id: str, mode: str) -> None:
+        self.uri = join_uri(settings.output_root, LOCK)
+        self.store = _S3Store(self.uri, settings) if s3.is_s3(self.uri) else _LocalStore(self.uri)
+        self.holder = Holder.me(run_id, mode)
+        self._stop = threading.Event()
+        self._refresher: Optional[threading.Thread] = None
+        self.took_over: Optional[Holder] = None
+
+    def _text(self, holder: Holder) -> str:
+        return json.dumps(asdict(holder), indent=1)
+
+    def acquire(self) -> None:
+        for _ in range(3):
+            if self.store.create(self._text(self.holder)):
+                self._refresher = threading.Thread(target=self._refresh, name="sparkify-lock", daemon=True)
+                self._refresher.start()
+                return
+            text = self.store.read()
+            current = _parse(text)
+            if text is not None and (current is None or not current.gone()):
+                who = current.describe() if current else "an unknown run (the lock cannot be read)"
+                raise UserError(
+                    f"The output {self.uri.rsplit('/', 1)[0]} is held by {who}: one run at a time may write it. "
+                    f"Wait for that run to end. If it is gone for good, delete {self.uri} and run again."
+                )
+            self.took_over = current
+            self.store.delete()  # a hold whose holder is gone: take it over (create decides among takers)
+        raise UserError(f"Could not take the output lock {self.uri}: other runs keep taking it. Run again.")
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(REFRESH_SECONDS):
+            try:
+                current = _parse(self.store.read())
+                if current is not None and current.run_id == self.holder.run_id:  # still ours
+                    self.store.overwrite(self._text(Holder(**{**asdict(self.holder), "refreshed": _now()})))
+            except Exception:  # a missed refresh only makes the hold look older
+                pass
+
+    def release(self) -> None:
+        self._stop.set()
+        current = _parse(self.store.read())
+        if current is not None and current.run_id == self.holder.run_id:
+            self.store.delete()
+
+    def __enter__(self) -> OutputLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,96 @@
+"""One writer per output: a second run on a held output stops at once and names the holder; a
+hold left by a run that is gone is taken over. Local (O_EXCL) and S3 (conditional PUT)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+from sparkify import lock, pipeline
+from sparkify.config import AwsCredentials
+from sparkify.errors import UserError
+from sparkify.lock import LOCK, OutputLock
+from tests import s3server
+
+
+def test_a_second_run_on_a_held_output_stops_at_once_naming_the_holder(spark, settings, tmp_path):
+    out = str(tmp_path / "out")
+    held = settings.with_overrides(output_root=out)
+    with OutputLock(held, "20261201T000000Z-abcd", "full"):
+        with pytest.raises(UserError) as refused:
+            pipeline.run(spark, held, checks=pipeline.DEFAULT_CHECKS)
+        assert not os.path.exists(os.path.join(out, "songplays"))  # nothing written, not even read
+    message = str(refused.value)
+    assert f"The output {out} is held by run 20261201T000000Z-abcd (full) on host {socket.gethostname()}, " in message
+    assert f"pid {os.getpid()}, since " in message and f"delete {out}/{LOCK}" in message
+    assert not os.path.exists(os.path.join(out, LOCK))  # released by its holder
+
+
+def write_hold(path, **changes):
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    body = dict(run_id="old-run", mode="full", host=socket.gethostname(), pid=1, since=now, refreshed=now)
+    body.update(changes)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(body, handle)
+
+
+def test_the_hold_of_a_killed_run_is_taken_over(spark, settings, tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    out = tmp_path / "out"
+    write_hold(str(out / LOCK), pid=gone.pid, process_start="1")
+    result = pipeline.run(spark, settings.with_overrides(output_root=str(out)))
+    assert result.status == "ok"
+    assert not (out / LOCK).exists()
+
+
+@pytest.mark.parametrize(("minutes_ago", "taken"), [(60, True), (1, False)])
+def test_a_hold_from_another_host_is_stale_once_not_refreshed(settings, tmp_path, minutes_ago, taken):
+    refreshed = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes_ago)
+    write_hold(str(tmp_path / LOCK), host="emr-master-1", pid=4242, refreshed=refreshed.isoformat())
+    hold = OutputLock(settings.with_overrides(output_root=str(tmp_path)), "new-run", "incremental")
+    if taken:
+        with hold:
+            assert json.loads((tmp_path / LOCK).read_text())["run_id"] == "new-run"
+        assert hold.took_over.host == "emr-master-1"
+    else:
+        with pytest.raises(UserError, match="held by run old-run \\(full\\) on host emr-master-1, pid 4242"):
+            hold.acquire()
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    yield from s3server.run_seaweedfs(str(tmp_path_factory.mktemp("seaweedfs-lock")))
+
+
+def test_on_s3_a_conditional_put_lets_one_run_hold_the_output(settings, endpoint):
+    client = s3server.client(endpoint)
+    client.create_bucket(Bucket="locks")
+    on_s3 = settings.with_overrides(
+        output_root="s3a://locks/lake",
+        s3_endpoint=endpoint,
+        s3_path_style=True,
+        aws=AwsCredentials(s3server.ACCESS_KEY, s3server.SECRET_KEY),
+    )
+    with OutputLock(on_s3, "first-run", "full"):
+        holder = json.loads(client.get_object(Bucket="locks", Key=f"lake/{LOCK}")["Body"].read())
+        assert (holder["run_id"], holder["pid"]) == ("first-run", os.getpid())
+        with pytest.raises(UserError, match="s3a://locks/lake is held by run first-run \\(full\\)"):
+            OutputLock(on_s3, "second-run", "stream").acquire()
+    assert "Contents" not in client.list_objects_v2(Bucket="locks", Prefix=f"lake/{LOCK}")
+    with OutputLock(on_s3, "second-run", "stream"):
+        pass
+
+
+def test_refresh_keeps_a_long_run_fresh(settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(lock, "REFRESH_SECONDS", 0.05)
+    with OutputLock(settings.with_overrides(output_root=str(tmp_path)), "long-run", "stream") as hold:
+        first = json.loads((tmp_path / LOCK).read_text())["refreshed"]
+        hold._stop.wait(1.2)
+        assert json.loads((tmp_path / LOCK).read_text())["refreshed"] > first
