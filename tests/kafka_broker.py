@@ -11,6 +11,8 @@ From a test module:
         kafka_broker.servers                   # "127.0.0.1:PORT", the bootstrap servers
         kafka_broker.create_topic("t", partitions=3)
         kafka_broker.produce("t", [b"v1", b"v2"], key=b"k")
+        kafka_broker.consume("t", 2)           # confluent_kafka Messages, each partition in order
+        kafka_broker.end_offsets("t")          # [end offset of partition 0, 1, 2]
 
 Topics are not created on first use (auto.create.topics.enable=false, as on Amazon MSK), and a
 message may be up to 16 MiB (message.max.bytes).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import glob
+import logging
 import os
 import shutil
 import signal
@@ -46,6 +49,15 @@ JVM_OPTS = (
     "-Djava.awt.headless=true",
     "-Dlog4j.configuration=file:" + LOG4J,
 )
+
+
+def quiet() -> logging.Logger:
+    """For every client's "logger": librdkafka's own lines (a client left over after the broker stopped
+    retries its connection every 50 ms, on stderr) go nowhere."""
+    logger = logging.getLogger("tests.kafka_broker.librdkafka")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger
 
 
 def free_port() -> int:
@@ -128,7 +140,7 @@ class Broker:
     def admin(self):
         from confluent_kafka.admin import AdminClient
 
-        return AdminClient({"bootstrap.servers": self.servers})
+        return AdminClient({"bootstrap.servers": self.servers, "logger": quiet()})
 
     def create_topic(self, topic: str, partitions: int = 1, timeout: float = 30.0) -> None:
         create_topic(self.servers, topic, partitions, timeout)
@@ -148,7 +160,12 @@ class Broker:
                 errors.append(str(err))
 
         producer = Producer(
-            {"bootstrap.servers": self.servers, "message.max.bytes": MAX_MESSAGE_BYTES, "linger.ms": 5}
+            {
+                "bootstrap.servers": self.servers,
+                "message.max.bytes": MAX_MESSAGE_BYTES,
+                "linger.ms": 5,
+                "logger": quiet(),
+            }
         )
         count = 0
         for value in values:
@@ -159,6 +176,21 @@ class Broker:
         if left or errors:
             raise RuntimeError(f"{left} messages not delivered to {topic}; errors: {errors[:3]}")
         return count
+
+    def end_offsets(self, topic: str, timeout: float = 30.0) -> List[int]:
+        """Each partition's end offset (the number of messages it has had, without transactions)."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer(
+            {"bootstrap.servers": self.servers, "group.id": f"tests-{uuid.uuid4().hex}", "logger": quiet()}
+        )
+        try:
+            partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
+            return [
+                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1] for p in sorted(partitions)
+            ]
+        finally:
+            consumer.close()
 
     def consume(self, topic: str, expected: int, timeout: float = 30.0) -> list:
         """The first ``expected`` messages of ``topic`` (all partitions, from the beginning)."""
@@ -171,6 +203,7 @@ class Broker:
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
                 "fetch.message.max.bytes": MAX_MESSAGE_BYTES,
+                "logger": quiet(),
             }
         )
         messages = []
@@ -192,7 +225,7 @@ class Broker:
 def create_topic(servers: str, topic: str, partitions: int = 1, timeout: float = 30.0) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": servers, "socket.connection.setup.timeout.ms": 2000})
+    admin = AdminClient({"bootstrap.servers": servers, "socket.connection.setup.timeout.ms": 2000, "logger": quiet()})
     futures = admin.create_topics(
         [NewTopic(topic, num_partitions=partitions, replication_factor=1)],
         operation_timeout=timeout,

@@ -11,8 +11,9 @@ import os
 import subprocess
 import sys
 
-from tests.kafka_broker import ROOT
+from tests.conftest import ROOT
 
+# The session's `kafka_broker` fixture. Not imported here as a module: pytest must import it first.
 pytest_plugins = ("tests.kafka_broker",)
 
 READ = """
