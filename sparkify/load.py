@@ -8,7 +8,10 @@ Three ways to publish a table, one per need:
   batch replayed after a crash replaces its own files instead of adding copies.
 
 Local output is written to a staging folder and swapped in whole (a run killed at any moment
-leaves the previous table readable); on S3 Spark writes in place (EMRFS's committer on EMR).
+leaves the previous table readable). On s3a:// S3A's committers upload every file as a multipart
+upload completed at job commit, where they also remove what the table (or the partitions
+written) held: no renames, and the previous table readable until then. On EMR's s3:// EMRFS's
+S3-optimized committer does the same for a plain overwrite.
 Row counts come from an ``Observation`` on the frame written (a public API: no extra pass).
 """
 
@@ -23,6 +26,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from sparkify import s3
 from sparkify.schemas import Table
 from sparkify.storage import (
     carry_over_partitions,
@@ -68,7 +72,8 @@ def _counted(df: DataFrame, name: str) -> Tuple[DataFrame, Observation]:
 
 
 def write_frame(df: DataFrame, table: Table, path: str, dynamic: bool = False) -> int:
-    """Write ``df`` as ``table`` at ``path`` (mode overwrite); returns the rows written.
+    """Write ``df`` as ``table`` at ``path``, replacing the table (``dynamic``: only the partitions
+    written); returns the rows written.
 
     Partitioned tables are shuffled by their partition columns first, so each partition folder
     gets one file instead of one per task. The number of write tasks is the number of cores:
@@ -82,10 +87,13 @@ def write_frame(df: DataFrame, table: Table, path: str, dynamic: bool = False) -
         if table.sort_within:  # the write's own sort by partition columns is then already done
             shuffled = shuffled.sortWithinPartitions(*table.partition_by, *table.sort_within)
         writer = shuffled.write.partitionBy(*table.partition_by)
-        writer = writer.option("partitionOverwriteMode", "dynamic" if dynamic else "static")
     else:
         writer = df.coalesce(1).write
-    writer.mode("overwrite").parquet(path)
+    committer = s3.committer_options(path, replace_partitions=dynamic)
+    if committer:  # s3a://: the committer replaces the table, or the partitions written, at job commit
+        writer.options(**committer).mode("append").parquet(path)
+    else:
+        writer.option("partitionOverwriteMode", "dynamic" if dynamic else "static").mode("overwrite").parquet(path)
     return int(observation.get.get("rows", 0))
 
 
@@ -201,7 +209,9 @@ class ParquetSink:
         begun = time.monotonic()
         path = quarantine_path(self.root, run_id or self.run_id)
         rejects, observation = _counted(rejects, "quarantine")
-        rejects.coalesce(1).write.mode("overwrite").partitionBy("source").json(path)
+        writer = rejects.coalesce(1).write.partitionBy("source")
+        committer = s3.committer_options(path, replace_partitions=False)
+        writer.options(**committer).mode("append" if committer else "overwrite").json(path)
         return self._written(QUARANTINE, path, int(observation.get.get("rows", 0)), 1, begun)
 
     def _written(
