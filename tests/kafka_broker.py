@@ -28,6 +28,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -256,8 +257,24 @@ def _tail(path: str, size: int = 3000) -> str:
         return ""
 
 
-def run_kafka(workdir: str, timeout: float = 90.0, auto_create: bool = False) -> Iterator[Broker]:
-    """Format the storage, start one KRaft node, wait until it creates a topic, yield a Broker, stop it."""
+def _die_with_parent() -> None:
+    """In the broker's process before Java starts: Linux kills it when the test process dies (even by
+    SIGKILL, when the `finally` below never runs). Strictly when the thread that started it ends: start
+    the broker from the main thread (as the fixture does) or one that outlives it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run_kafka(
+    workdir: str, timeout: float = 90.0, auto_create: bool = False, jvm_opts: Iterable[str] = JVM_OPTS
+) -> Iterator[Broker]:
+    """Format the storage, start one KRaft node, wait until it creates a topic, yield a Broker, stop it.
+    ``jvm_opts``: e.g. without -XX:TieredStopAtLevel=1 for a benchmark (full JIT, slower start)."""
+    jvm_opts = tuple(jvm_opts)
     java = java_binary()
     cp = class_path()
     port, controller_port = free_port(), free_port()
@@ -278,11 +295,12 @@ def run_kafka(workdir: str, timeout: float = 90.0, auto_create: bool = False) ->
         raise RuntimeError(f"kafka-storage format failed (exit {formatted.returncode}):\n{_tail(log_path)}")
     log = open(log_path, "ab")
     process = subprocess.Popen(
-        [java, *JVM_OPTS, "-cp", cp, "kafka.Kafka", config],
+        [java, *jvm_opts, "-cp", cp, "kafka.Kafka", config],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
     )
     servers = f"127.0.0.1:{port}"
     try:
