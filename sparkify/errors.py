@@ -30,12 +30,13 @@ _KNOWN = (
         True,
     ),
     (
-        r"UnknownHostException|Connection refused|ConnectException|SdkClientException: Unable to execute HTTP",
+        r"UnknownHostException|Connection refused|ConnectException|SdkClientException: Unable to execute HTTP"
+        r"|EndpointConnectionError|Could not connect to the endpoint",
         "Cannot reach S3 for {uri}. Check [S3] ENDPOINT in dl.cfg (empty for AWS) and the network.",
         True,
     ),
     (
-        r"NoAwsCredentialsException|No AWS Credentials|Unable to load AWS credentials",
+        r"NoAwsCredentialsException|No AWS Credentials|Unable to load AWS credentials|NoCredentialsError",
         "No AWS credentials were found for {uri}. Set [AWS] keys in dl.cfg, the AWS_* variables, "
         "or run where an instance role provides them.",
         True,

@@ -110,49 +110,49 @@ class _LocalStore:
 
 
 class _S3Store:
-    """The lock object through the S3 API (boto3): S3A has no conditional PUT."""
+    """The lock object through the S3 API (boto3): S3A has no conditional PUT. Errors name the
+    lock's URI (sparkify.errors then explains them as for any S3 failure)."""
 
     def __init__(self, uri: str, settings: Settings) -> None:
-        import boto3
-        from botocore.config import Config
-
         parsed = urlparse(uri)
-        self.bucket, self.key = parsed.netloc, parsed.path.lstrip("/")
-        aws = settings.aws
-        self.client = boto3.client(
-            "s3",
-            region_name=settings.emr.region,
-            endpoint_url=settings.s3_endpoint or None,
-            aws_access_key_id=aws.access_key_id or None,
-            aws_secret_access_key=aws.secret_access_key or None,
-            aws_session_token=aws.session_token or None,
-            config=Config(s3={"addressing_style": "path" if settings.s3_path_style else "auto"}),
-        )
+        self.uri, self.bucket, self.key = uri, parsed.netloc, parsed.path.lstrip("/")
+        self.client = s3.client(settings)
 
-    def create(self, text: str) -> bool:
-        from botocore.exceptions import ClientError
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=text.encode(), IfNoneMatch="*")
+            return getattr(self.client, operation)(Bucket=self.bucket, Key=self.key, **kwargs)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
-                return False
-            raise
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"):
+                raise _Answer(code) from None
+            raise OSError(f"{code}: {exc} ({self.uri})") from None
+        except BotoCoreError as exc:
+            raise OSError(f"{type(exc).__name__}: {exc} ({self.uri})") from None
+
+    def create(self, text: str) -> bool:
+        try:
+            self._call("put_object", Body=text.encode(), IfNoneMatch="*")
+        except _Answer:
+            return False
         return True
 
     def read(self) -> Optional[str]:
-        from botocore.exceptions import ClientError
-
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self.key)["Body"].read().decode()
-        except ClientError:
+            return self._call("get_object")["Body"].read().decode()
+        except _Answer:
             return None
 
     def overwrite(self, text: str) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self.key, Body=text.encode())
+        self._call("put_object", Body=text.encode())
 
     def delete(self) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self.key)
+        self._call("delete_object")
+
+
+class _Answer(Exception):
+    """An S3 answer that is not a failure: the object exists (or does not)."""
 
 
 class OutputLock:

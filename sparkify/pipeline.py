@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from sparkify import s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError, note_stage
-from sparkify.extract import check_local_input, day_files, extract
+from sparkify.extract import S3_FETCHES, check_local_input, day_files, extract
 from sparkify.load import ParquetSink, Written, quarantine_path
 from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
@@ -218,7 +218,8 @@ def read_inputs(spark: SparkSession, settings: Settings, plan: Plan, result: Run
     stages = result.stages
     with stage(result.seconds, "extract"):
         with stage(stages, "read songs (parse, flag, cache, count)", log=False):
-            raw = extract(spark, settings.input_root, plan.log_files)
+            client = s3.client(settings, max_connections=S3_FETCHES) if s3.is_s3(settings.input_root) else None
+            raw = extract(spark, settings.input_root, plan.log_files, client)
             songs = transform.flag_song_rows(raw.songs).persist(StorageLevel.MEMORY_AND_DISK)
             result.sources["song_data"] = _counts(songs, plan.song_listing, plays=False)
         with stage(stages, "list input", log=False):

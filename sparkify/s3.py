@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict
+from typing import Any, Dict
 from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
@@ -99,3 +99,26 @@ def use_s3a_committers(spark: SparkSession) -> None:
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     for key, value in S3A_COMMIT_HADOOP.items():
         conf.set(key, value)
+
+
+def client(settings: Settings, max_connections: int = 10) -> Any:
+    """A boto3 S3 client with the job's endpoint and credentials (the default AWS chain when
+    dl.cfg has no keys), for what S3A cannot do: conditional PUTs, many small GETs at once."""
+    import boto3
+    from botocore.config import Config
+
+    aws = settings.aws
+    return boto3.client(
+        "s3",
+        region_name=settings.emr.region,
+        endpoint_url=settings.s3_endpoint or None,
+        aws_access_key_id=aws.access_key_id or None,
+        aws_secret_access_key=aws.secret_access_key or None,
+        aws_session_token=aws.session_token or None,
+        config=Config(
+            s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
+            max_pool_connections=max_connections,
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+        ),
+    )

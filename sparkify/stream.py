@@ -25,10 +25,10 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkify import transform
+from sparkify import s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError
-from sparkify.extract import parse_json_lines, read_json_tree
+from sparkify.extract import S3_FETCHES, parse_json_lines, read_json_tree
 from sparkify.load import ParquetSink, quarantine_path
 from sparkify.lock import OutputLock
 from sparkify.pipeline import check_rejects, stage, write_report
@@ -154,7 +154,8 @@ def run_stream(
 
 def _songs(spark: SparkSession, settings: Settings, run_id: str) -> DataFrame:
     """The songs the plays are matched against; the songs and artists tables written once."""
-    song_data = read_json_tree(spark, join_uri(settings.input_root, "song_data"), SONG_SCHEMA)
+    client = s3.client(settings, max_connections=S3_FETCHES) if s3.is_s3(settings.input_root) else None
+    song_data = read_json_tree(spark, join_uri(settings.input_root, "song_data"), SONG_SCHEMA, client)
     songs = transform.clean_songs(transform.usable(transform.flag_song_rows(song_data)))
     songs = songs.persist(StorageLevel.MEMORY_AND_DISK)
     songs.count()

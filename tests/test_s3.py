@@ -137,3 +137,59 @@ def test_s3_without_the_connector_says_how_to_get_it(settings, monkeypatch):
     monkeypatch.setattr(s3, "on_emr", lambda: False)
     with pytest.raises(UserError, match="make jars"):
         pipeline.prepare(settings.with_overrides(input_root="s3://bucket/raw"))
+
+
+def _keys(client, prefix):
+    keys = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    return keys
+
+
+def _pending(client, prefix):
+    return client.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", [])
+
+
+@needs_jars
+def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(spark, endpoint, s3_run, tmp_path):
+    """S3A's committer: files are pending multipart uploads until job commit, so a run killed
+    while writing leaves the previous tables whole; the next run aborts its uploads and completes."""
+    import signal
+
+    _, _, _, client = s3_run
+    root = f"s3a://{BUCKET}/lake-kill"
+    cfg = s3_config(tmp_path / "dl.cfg", endpoint, s3server.SECRET_KEY, "lake-kill")
+    first = run_etl("--config", cfg, "--skip-checks")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = {t.name: sorted(read_table(spark, root, t.name), key=repr) for t in TABLES}
+    before_keys = set(_keys(client, "lake-kill/songs/"))
+
+    job = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "etl.py"), "--config", cfg, "--skip-checks"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+    )
+    deadline = time.monotonic() + 300
+    try:
+        while not _pending(client, "lake-kill/songs/"):
+            assert job.poll() is None, "the run ended before it uploaded a songs file"
+            assert time.monotonic() < deadline, "the run never started uploading songs"
+            time.sleep(0.1)
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(30)
+
+    left = len(_pending(client, "lake-kill/"))
+    print(f"\nkilled while writing songs: {left} pending uploads left, songs objects unchanged")
+    assert set(_keys(client, "lake-kill/songs/")) == before_keys  # nothing of the killed run is visible
+    for table in TABLES:
+        assert sorted(read_table(spark, root, table.name), key=repr) == before[table.name], table.name
+
+    again = run_etl("--config", cfg, "--skip-checks")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _pending(client, "lake-kill/") == []
+    assert [k for k in _keys(client, "lake-kill/") if "_temporary" in k or "__magic" in k] == []
+    for table in TABLES:
+        assert sorted(read_table(spark, root, table.name), key=repr) == before[table.name], table.name
