@@ -12,6 +12,7 @@ import datetime as dt
 import sys
 import time
 import traceback
+from dataclasses import replace
 from typing import List, Optional
 
 from sparkify.config import DEFAULT_CONFIG, load_settings
@@ -50,7 +51,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "--until", type=dt.date.fromisoformat, metavar="YYYY-MM-DD", help="last day of --since (default: today, UTC)"
     )
     incremental.add_argument("--rebuild-songs", action="store_true", help="rebuild songs and artists anyway")
-    stream = parser.add_argument_group("with --stream (log_data/ as a stream of new files)")
+    stream = parser.add_argument_group("with --stream (new log files, or a Kafka topic, in micro-batches)")
+    stream.add_argument(
+        "--source", choices=("files", "kafka"), help="files: new files under log_data/ (default); kafka: [KAFKA]"
+    )
+    stream.add_argument("--servers", help="with --source kafka: bootstrap servers; overrides [KAFKA] BOOTSTRAP_SERVERS")
+    stream.add_argument("--topic", help="with --source kafka: the topic; overrides [KAFKA] TOPIC")
     stream.add_argument("--available-now", action="store_true", help="process the files there are, then stop")
     stream.add_argument("--interval", type=float, help="seconds between micro-batches (default 10)")
     stream.add_argument("--timeout", type=float, help="stop after this many seconds")
@@ -60,13 +66,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     belongs = {
         "--since": ("until", "rebuild_songs"),
-        "--stream": ("available_now", "interval", "timeout", "files_per_batch"),
+        "--stream": ("available_now", "interval", "timeout", "files_per_batch", "source", "servers", "topic"),
     }
     for mode, options in belongs.items():
         chosen = args.since is not None if mode == "--since" else args.stream
         for option in options:
             if getattr(args, option) not in (None, False) and not chosen:
                 parser.error(f"--{option.replace('_', '-')} goes with {mode}: give {mode} too.")
+    if (args.servers or args.topic) and args.source != "kafka":
+        parser.error("--servers and --topic go with --source kafka.")
     if args.checks_only and args.skip_checks:
         parser.error("--skip-checks and --checks-only exclude each other: choose one.")
     return args
@@ -95,7 +103,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                 "interval_seconds": 10.0 if args.interval is None else args.interval,
                 "timeout_seconds": args.timeout,
                 "files_per_batch": args.files_per_batch or 1000,
+                "source": args.source or "files",
             }
+            kafka = settings.kafka
+            settings = settings.with_overrides(
+                kafka=replace(
+                    kafka, bootstrap_servers=args.servers or kafka.bootstrap_servers, topic=args.topic or kafka.topic
+                )
+            )
         mode = "checks" if args.checks_only else "stream" if args.stream else "incremental" if days else "full"
         return execute(
             settings,

@@ -47,6 +47,28 @@ class EmrSettings:
     poll_seconds: float = 30.0
 
 
+@dataclass(frozen=True)
+class KafkaSettings:
+    """[KAFKA] section: the topic a stream reads (``python etl.py --stream --source kafka``).
+
+    ``options``: every ``kafka.*`` key of the section, passed to Spark's Kafka connector as it is
+    (security for Amazon MSK: kafka.security.protocol, kafka.sasl.mechanism,
+    kafka.sasl.jaas.config, ...). Never printed."""
+
+    bootstrap_servers: str = ""
+    topic: str = "sparkify-events"
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int = 100_000
+    options: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:  # the options may hold secrets
+        return (
+            f"KafkaSettings(bootstrap_servers={self.bootstrap_servers!r}, topic={self.topic!r}, "
+            f"starting_offsets={self.starting_offsets!r}, options={sorted(self.options)})"
+        )
+
+
+TABLE_FORMATS = ("parquet", "iceberg")
 SONGS_LAYOUTS: Tuple[Tuple[str, ...], ...] = (("year", "artist_id"), ("year",))
 
 
@@ -67,6 +89,10 @@ class Settings:
     s3_path_style: bool = False
     aws: AwsCredentials = AwsCredentials()
     emr: EmrSettings = EmrSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    # parquet: Hive-style folders of Parquet files; iceberg: Apache Iceberg tables (one atomic
+    # commit per write), each at OUTPUT/<table> (a path, Hadoop-catalog table).
+    table_format: str = "parquet"
     verbose: bool = False
     allow_bucket_root: bool = False  # --force: allow writing the tables at a bucket's root
 
@@ -149,8 +175,24 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
             f"{path}: [ETL] SONGS_PARTITION_BY = {', '.join(layout)!r} is not a songs layout. "
             "Set `year, artist_id` (the default) or `year`."
         )
+    kafka = KafkaSettings(
+        bootstrap_servers=_get(parser, "KAFKA", "BOOTSTRAP_SERVERS"),
+        topic=_get(parser, "KAFKA", "TOPIC", "sparkify-events") or "sparkify-events",
+        starting_offsets=_get(parser, "KAFKA", "STARTING_OFFSETS", "earliest") or "earliest",
+        max_offsets_per_trigger=number("KAFKA", "MAX_OFFSETS_PER_TRIGGER", "100000", int),  # type: ignore[arg-type]
+        options={
+            key: value.strip()
+            for key, value in (parser.items("KAFKA") if parser.has_section("KAFKA") else [])
+            if key.startswith("kafka.") and value.strip()
+        },
+    )
+    table_format = (_get(parser, "ETL", "TABLE_FORMAT", "parquet") or "parquet").lower()
+    if table_format not in TABLE_FORMATS:
+        raise UserError(f"{path}: [ETL] TABLE_FORMAT = {table_format!r} is not a format. Set parquet or iceberg.")
     return Settings(
         emr=emr,
+        kafka=kafka,
+        table_format=table_format,
         songs_partition_by=layout,
         input_root=_resolve(_get(parser, "ETL", "INPUT_DATA"), base),
         output_root=_resolve(_get(parser, "ETL", "OUTPUT_DATA"), base),

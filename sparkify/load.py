@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from sparkify import s3
+from sparkify.config import Settings
 from sparkify.schemas import Table
 from sparkify.storage import (
     carry_over_partitions,
@@ -241,3 +242,12 @@ class ParquetSink:
 
 def batch_file(batch_id: int) -> str:
     return f"batch-{batch_id:08d}.parquet"
+
+
+def sink_for(spark: SparkSession, settings: Settings, run_id: str) -> ParquetSink:
+    """The sink of the output's table format ([ETL] TABLE_FORMAT)."""
+    if settings.table_format == "iceberg":
+        from sparkify.iceberg import IcebergSink
+
+        return IcebergSink(spark, settings, run_id)
+    return ParquetSink(spark, settings.output_root, run_id)

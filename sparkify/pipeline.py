@@ -31,7 +31,7 @@ from sparkify import s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError, note_stage
 from sparkify.extract import S3_FETCHES, check_local_input, day_files, extract
-from sparkify.load import ParquetSink, Written, quarantine_path
+from sparkify.load import ParquetSink, Written, quarantine_path, sink_for
 from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
@@ -110,7 +110,7 @@ def run(
     only when song_data/ changed (or ``rebuild_songs``). With nothing new it writes nothing."""
     result = RunResult(run_id=run_id or new_run_id(), input_root=settings.input_root, output_root=settings.output_root)
     result.stages.update(session_seconds or {})
-    sink = ParquetSink(spark, settings.output_root, result.run_id)
+    sink = sink_for(spark, settings, result.run_id)
     with OutputLock(settings, result.run_id, "incremental" if days else "full"), _reported(spark, result, sink):
         sink.recover()
         plan = make_plan(spark, settings, sink, days, rebuild_songs, result.stages)
@@ -423,9 +423,14 @@ def execute(
     """The job from settings to exit code: 0 ok, 1 a check failed, 2 a problem the user can fix.
     ``mode``: full, incremental (``days``), stream (``stream``: its options) or checks."""
     settings = prepare(settings) if mode != "checks" else settings
+    kafka = mode == "stream" and (stream or {}).get("source") == "kafka"
+    if kafka:
+        from sparkify.stream import check_kafka
+
+        check_kafka(settings)
     started: Dict[str, float] = {}
     with stage(started, "start Spark session", log=False):
-        spark = build_session(settings)
+        spark = build_session(settings, with_kafka=kafka)
     checks = [] if skip_checks else DEFAULT_CHECKS
     if mode == "stream":
         from sparkify.stream import run_stream

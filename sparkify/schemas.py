@@ -23,6 +23,7 @@ CORRUPT_RECORD = "_corrupt_record"  # Spark's column for a line it could not par
 SOURCE_FILE = "_source_file"  # the file a raw row came from
 RAW_TEXT = "_raw_text"  # the raw JSON text of a row, kept for the quarantine
 VALID_UTF8 = "_valid_utf8"  # false when the line's bytes are not valid UTF-8
+ORIGIN = "_origin"  # a Kafka message's topic, partition, offset and timestamp (Kafka sources only)
 # Input files: JSON (lines), plain or gzip-compressed (as Kinesis Firehose and most exporters write them).
 INPUT_SUFFIXES = (".json", ".json.gz")
 INPUT_GLOB = "*.{json,json.gz}"

@@ -12,14 +12,14 @@ checkpoint (OUTPUT/_checkpoints/log_data); a batch's rows go to files named afte
 batch replayed after a crash rewrites the same files instead of adding copies. Rows already in
 the table (an event seen in an earlier batch) are not added again.
 
-The source is one function (``source_frame``): a Kafka source yields the same JSON text in its
-``value`` column.
+Sources are one function each (``SOURCES``): new files under log_data/, or a Kafka topic whose
+messages carry the same JSON text, read with Spark's Kafka connector.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -29,7 +29,7 @@ from sparkify import s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError
 from sparkify.extract import S3_FETCHES, parse_json_lines, read_json_tree
-from sparkify.load import ParquetSink, quarantine_path
+from sparkify.load import quarantine_path, sink_for
 from sparkify.lock import OutputLock
 from sparkify.pipeline import check_rejects, stage, write_report
 from sparkify.report import RunResult, SourceCounts, new_run_id
@@ -37,6 +37,7 @@ from sparkify.schemas import (
     ARTISTS,
     INPUT_GLOB,
     LOG_SCHEMA,
+    ORIGIN,
     SONG_SCHEMA,
     SONGPLAYS,
     SONGS,
@@ -50,16 +51,62 @@ from sparkify.storage import join_uri
 CHECKPOINT = "_checkpoints/log_data"
 
 
-def source_frame(spark: SparkSession, input_root: str, files_per_batch: int) -> DataFrame:
+def file_source(spark: SparkSession, settings: Settings, files_per_batch: int) -> DataFrame:
     """New *.json(.gz) files under log_data/, as text lines (columns SOURCE_FILE, ``value``)."""
     lines = (
         spark.readStream.format("text")
         .option("recursiveFileLookup", "true")
         .option("pathGlobFilter", INPUT_GLOB)
         .option("maxFilesPerTrigger", files_per_batch)
-        .load(join_uri(input_root, "log_data"))
+        .load(join_uri(settings.input_root, "log_data"))
     )
     return lines.select(F.input_file_name().alias(SOURCE_FILE), "value")
+
+
+def kafka_source(spark: SparkSession, settings: Settings, files_per_batch: int) -> DataFrame:
+    """The messages of the [KAFKA] topic: each value one event's JSON text, and ORIGIN (topic,
+    partition, offset, Kafka timestamp) for the quarantine. The offsets live in the checkpoint."""
+    kafka = settings.kafka
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
+        .option("subscribe", kafka.topic)
+        .option("startingOffsets", kafka.starting_offsets)
+        .option("maxOffsetsPerTrigger", kafka.max_offsets_per_trigger)
+    )
+    for key, value in kafka.options.items():  # security for MSK and the like: passed as they are
+        reader = reader.option(key, value)
+    messages = reader.load()
+    return messages.select(
+        F.format_string("kafka://%s/%d/%d", "topic", "partition", "offset").alias(SOURCE_FILE),
+        F.col("value").cast("string").alias("value"),
+        F.struct("topic", "partition", "offset", "timestamp").alias(ORIGIN),
+    )
+
+
+# name -> (the stream's source, its checkpoint under the output root)
+SOURCES: Dict[str, Tuple[Callable[[SparkSession, Settings, int], DataFrame], Callable[[Settings], str]]] = {
+    "files": (file_source, lambda settings: CHECKPOINT),
+    "kafka": (kafka_source, lambda settings: f"_checkpoints/kafka/{settings.kafka.topic}"),
+}
+
+
+def check_kafka(settings: Settings, timeout: float = 10.0) -> None:
+    """Fail at once, naming the servers and topic, when the broker does not answer or has no
+    such topic (Spark's connector would wait for the topic without a word). Skipped when the
+    [KAFKA] section sets security options (kafka.*): those are the Java client's."""
+    from confluent_kafka.admin import AdminClient
+
+    from sparkify.replay import client_config, partitions_of
+
+    kafka = settings.kafka
+    if not kafka.bootstrap_servers:
+        raise UserError("No Kafka servers: set [KAFKA] BOOTSTRAP_SERVERS in dl.cfg, or pass --servers.")
+    if kafka.options:
+        return
+    partitions_of(
+        AdminClient(client_config(kafka.bootstrap_servers, timeout)), kafka.bootstrap_servers, kafka.topic, timeout
+    )
 
 
 def process_batch(
@@ -69,7 +116,7 @@ def process_batch(
     result = RunResult(
         run_id=f"stream-batch-{batch_id:08d}", input_root=settings.input_root, output_root=settings.output_root
     )
-    sink = ParquetSink(spark, settings.output_root, result.run_id)
+    sink = sink_for(spark, settings, result.run_id)
     flagged = transform.flag_log_rows(parse_json_lines(lines, LOG_SCHEMA)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         with stage(result.seconds, "extract", log=False):
@@ -107,9 +154,11 @@ def run_stream(
     timeout_seconds: Optional[float] = None,
     files_per_batch: int = 1000,
     on_batch: Optional[Callable[[int], None]] = None,
+    source: str = "files",
 ) -> List[int]:
     """Run the stream: ``available_now`` processes what is there and stops; otherwise a
     micro-batch every ``interval_seconds`` until ``timeout_seconds`` (None: until stopped).
+    ``source``: "files" (new files under log_data/) or "kafka" (the [KAFKA] topic).
     The output is held for the stream's whole life."""
     run_id = new_run_id()
     with OutputLock(settings, run_id, "stream"):
@@ -129,10 +178,11 @@ def run_stream(
             if on_batch is not None:
                 on_batch(batch_id)
 
+        frame, checkpoint = SOURCES[source]
         writer = (
-            source_frame(spark, settings.input_root, files_per_batch)
+            frame(spark, settings, files_per_batch)
             .writeStream.foreachBatch(each)
-            .option("checkpointLocation", join_uri(settings.output_root, CHECKPOINT))
+            .option("checkpointLocation", join_uri(settings.output_root, checkpoint(settings)))
         )
         trigger = {"availableNow": True} if available_now else {"processingTime": f"{interval_seconds} seconds"}
         query = writer.trigger(**trigger).start()
@@ -159,7 +209,7 @@ def _songs(spark: SparkSession, settings: Settings, run_id: str) -> DataFrame:
     songs = transform.clean_songs(transform.usable(transform.flag_song_rows(song_data)))
     songs = songs.persist(StorageLevel.MEMORY_AND_DISK)
     songs.count()
-    sink = ParquetSink(spark, settings.output_root, f"{run_id}-songs")
+    sink = sink_for(spark, settings, f"{run_id}-songs")
     try:
         if not sink.exists(SONGS):
             sink.replace(songs_table_spec(settings.songs_partition_by), transform.songs_table(songs))

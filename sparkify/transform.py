@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from sparkify.schemas import (
     ARTISTS,
     CORRUPT_RECORD,
+    ORIGIN,
     RAW_TEXT,
     SONGPLAYS,
     SONGS,
@@ -81,6 +82,9 @@ def _first_reason(*rules: Tuple[Column, str]) -> Column:
 
 REPEAT = "repeat of an event already read"
 WRONG_JSON = "not valid JSON, or a field of the wrong type (see raw)"
+EMPTY_MESSAGE = "a message without a value (null)"
+MAX_EVENT_BYTES = 1024 * 1024  # real events are about 300 bytes
+TOO_LARGE = f"an event above {MAX_EVENT_BYTES:,} bytes (see raw): not an app event"
 NOT_UTF8 = "not valid UTF-8 (raw_base64 holds the line's bytes; raw shows U+FFFD for the bad ones): re-export as UTF-8"
 
 
@@ -88,6 +92,8 @@ def flag_log_rows(logs: DataFrame) -> DataFrame:
     """Add REASON to each raw log row (null: usable). An event is identified by (userId,
     sessionId, itemInSession, ts); a second copy of the same event is flagged as a repeat."""
     reason = _first_reason(
+        (F.col(RAW_TEXT).isNull(), EMPTY_MESSAGE),
+        (F.octet_length(F.col(RAW_TEXT)) > MAX_EVENT_BYTES, TOO_LARGE),
         (~F.col(VALID_UTF8), NOT_UTF8),
         (F.col(CORRUPT_RECORD).isNotNull(), WRONG_JSON),
         (F.col("ts").isNull(), "missing ts (epoch milliseconds)"),
@@ -128,10 +134,17 @@ def usable(flagged: DataFrame) -> DataFrame:
 
 
 def rejected(flagged: DataFrame, source: str) -> DataFrame:
-    """Quarantine records: where they came from, their raw text and why they were rejected."""
+    """Quarantine records: where they came from (a Kafka message: its topic, partition, offset
+    and timestamp too), their raw text and why they were rejected."""
+    origin = (
+        [F.col(f"{ORIGIN}.{field}").alias(f"kafka_{field}") for field in ("topic", "partition", "offset", "timestamp")]
+        if ORIGIN in flagged.columns
+        else []
+    )
     return flagged.where(F.col(REASON).isNotNull()).select(
         F.lit(source).alias("source"),
         F.col(SOURCE_FILE).alias("source_file"),
+        *origin,
         F.col(RAW_TEXT).alias("raw"),
         F.when(~F.col(VALID_UTF8), F.base64(F.col(RAW_TEXT).cast("binary"))).alias("raw_base64"),
         F.col(REASON).alias("reason"),
