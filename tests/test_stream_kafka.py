@@ -128,8 +128,8 @@ def test_a_killed_kafka_stream_restarts_without_losing_or_repeating_a_play(
     job = etl("--config", small_batches, "--stream", "--source", "kafka", "--interval", "1", wait=False)
     checkpoint = os.path.join(out, "_checkpoints", "kafka", events_topic)
     try:
-        wait_for(lambda: os.path.exists(os.path.join(checkpoint, "commits", "0")), job, "batch 0 to commit")
-        wait_for(lambda: os.path.exists(os.path.join(checkpoint, "offsets", "1")), job, "batch 1 to start")
+        wait_for(lambda: os.path.exists(os.path.join(checkpoint, "commits", "0")), job, "batch 0 to commit", 600)
+        wait_for(lambda: os.path.exists(os.path.join(checkpoint, "offsets", "1")), job, "batch 1 to start", 300)
     finally:
         os.killpg(job.pid, signal.SIGKILL)
         job.wait(30)
