@@ -69,6 +69,7 @@ class KafkaSettings:
 
 
 TABLE_FORMATS = ("parquet", "iceberg")
+CATALOG_TYPES = ("auto", "glue", "local", "none")
 SONGS_LAYOUTS: Tuple[Tuple[str, ...], ...] = (("year", "artist_id"), ("year",))
 
 
@@ -93,6 +94,10 @@ class Settings:
     # parquet: Hive-style folders of Parquet files; iceberg: Apache Iceberg tables (one atomic
     # commit per write), each at OUTPUT/<table> (a path, Hadoop-catalog table).
     table_format: str = "parquet"
+    # [CATALOG]: where the tables are registered by name (glue, local, none; auto: local for a
+    # local output, else none) and in which database.
+    catalog_type: str = "none"
+    catalog_database: str = "sparkify"
     verbose: bool = False
     allow_bucket_root: bool = False  # --force: allow writing the tables at a bucket's root
 
@@ -189,10 +194,15 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
     table_format = (_get(parser, "ETL", "TABLE_FORMAT", "parquet") or "parquet").lower()
     if table_format not in TABLE_FORMATS:
         raise UserError(f"{path}: [ETL] TABLE_FORMAT = {table_format!r} is not a format. Set parquet or iceberg.")
+    catalog_type = (_get(parser, "CATALOG", "TYPE", "auto") or "auto").lower()
+    if catalog_type not in CATALOG_TYPES:
+        raise UserError(f"{path}: [CATALOG] TYPE = {catalog_type!r} is not a catalog. Set glue, local, none or auto.")
     return Settings(
         emr=emr,
         kafka=kafka,
         table_format=table_format,
+        catalog_type=catalog_type,
+        catalog_database=_get(parser, "CATALOG", "DATABASE", "sparkify") or "sparkify",
         songs_partition_by=layout,
         input_root=_resolve(_get(parser, "ETL", "INPUT_DATA"), base),
         output_root=_resolve(_get(parser, "ETL", "OUTPUT_DATA"), base),

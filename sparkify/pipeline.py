@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
@@ -27,7 +27,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkify import s3, transform
+from sparkify import catalog, s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError, note_stage
 from sparkify.extract import S3_FETCHES, check_local_input, day_files, extract
@@ -130,7 +130,16 @@ def run(
         if plan.songs_kept:
             result.message = "songs and artists: song_data/ unchanged, tables kept (--rebuild-songs rebuilds them)"
         save_state(spark, settings, plan, result.run_id)
+        register_tables(spark, settings, result)
     return result
+
+
+def register_tables(spark: SparkSession, settings: Settings, result: RunResult, only: Sequence[str] = ()) -> None:
+    """The tables by name in the catalog ([CATALOG] TYPE), once written; recorded in the report."""
+    with stage(result.stages, "register in catalog", log=False):
+        registered = catalog.register(spark, settings, only)
+    if registered is not None:
+        result.catalog = asdict(registered)
 
 
 @contextmanager
@@ -400,6 +409,8 @@ def prepare(settings: Settings) -> Settings:
     settings = settings.with_overrides(
         input_root=s3.normalize_uri(settings.input_root, emr), output_root=s3.normalize_uri(settings.output_root, emr)
     )
+    if settings.catalog_type == "auto":  # a local output gets a local catalog; S3 none unless glue is asked for
+        settings = settings.with_overrides(catalog_type="local" if is_local(settings.output_root) else "none")
     _validate_paths(settings)
     uses_s3a = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
     if uses_s3a and not emr and not local_jars() and not settings.jars_packages:

@@ -41,6 +41,8 @@ class RunResult:
     # Finer than ``seconds``, for finding the next bottleneck: Spark session start, listing the
     # input, reading (parse, flag, cache, count) songs and logs, each table's write.
     stages: Dict[str, float] = field(default_factory=dict)
+    # what was registered in the catalog ([CATALOG]): created/updated/unchanged tables, partitions added
+    catalog: Dict[str, Any] = field(default_factory=dict)
     status: str = "running"
     message: str = ""
 
@@ -88,6 +90,14 @@ def summary(result: RunResult, report_uri: str = "") -> str:
         lines += ["", format_results(result.checks)]
     if result.seconds:
         lines += ["", "Seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items())]
+    if result.catalog:
+        c = result.catalog
+        added = sum(c.get("partitions_added", {}).values())
+        lines += [
+            "",
+            f"Catalog ({c['catalog']}): {c['database']}: {len(c['created'])} tables created, {len(c['updated'])} "
+            f"updated, {len(c['unchanged'])} unchanged; {added:,} partitions added",
+        ]
     if result.message:
         lines += ["", result.message]
     if report_uri:

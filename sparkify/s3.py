@@ -122,3 +122,17 @@ def client(settings: Settings, max_connections: int = 10) -> Any:
             connect_timeout=5,
         ),
     )
+
+
+def glue_client(settings: Settings) -> Any:
+    """A boto3 Glue client in the [EMR] region (or AWS_DEFAULT_REGION) with the job's credentials."""
+    import boto3
+
+    aws = settings.aws
+    return boto3.client(
+        "glue",
+        region_name=settings.emr.region,
+        aws_access_key_id=aws.access_key_id or None,
+        aws_secret_access_key=aws.secret_access_key or None,
+        aws_session_token=aws.session_token or None,
+    )

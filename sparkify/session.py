@@ -65,6 +65,57 @@ def kafka_jars() -> str:
     return ",".join(jars)
 
 
+# Apache Iceberg (`make jars`, tools/fetch_jars.py): the Spark runtime and Iceberg's AWS bundle, on the class
+# path only when [ETL] TABLE_FORMAT = iceberg (``with_iceberg``).
+ICEBERG_JARS_DIR = os.path.join(JARS_DIR, "iceberg")
+ICEBERG_RUNTIME = "iceberg-spark-runtime-3.5_2.12"
+ICEBERG_AWS_BUNDLE = "iceberg-aws-bundle"
+ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
+# The output root as an Iceberg catalog of path tables (Hadoop catalog): OUTPUT/<table> is `sparkify.<table>`.
+ICEBERG_CATALOG = "sparkify"
+
+
+def iceberg_jars(with_s3: bool) -> str:
+    """The Iceberg runtime (and, for S3, Iceberg's AWS bundle), comma-separated; '' when absent under
+    spark-submit (the cluster brings its own: EMR's iceberg-defaults classification); else UserError."""
+    jars = sorted(glob.glob(os.path.join(ICEBERG_JARS_DIR, "*.jar")))
+    if not any(os.path.basename(j).startswith(ICEBERG_RUNTIME) for j in jars):
+        if under_spark_submit():
+            return ""
+        raise UserError(
+            f"Apache Iceberg is not in {ICEBERG_JARS_DIR}: run `make jars` (or `python tools/fetch_jars.py "
+            "iceberg`), which fetches it from Maven Central with mvn; or set [ETL] TABLE_FORMAT = parquet."
+        )
+    return ",".join(j for j in jars if with_s3 or not os.path.basename(j).startswith(ICEBERG_AWS_BUNDLE))
+
+
+def iceberg_root(output_root: str) -> str:
+    """The warehouse of the output's catalog: URIs as they are, local folders absolute (no file: scheme,
+    so that the tables' metadata holds plain paths other engines open)."""
+    if "://" in output_root:
+        return output_root.rstrip("/")
+    return os.path.abspath(output_root[len("file:") :] if output_root.startswith("file:") else output_root)
+
+
+def iceberg_catalog_conf(name: str, output_root: str) -> Dict[str, str]:
+    """Spark settings of an Iceberg catalog ``name`` whose tables are the folders of ``output_root``
+    (a Hadoop catalog: each table at OUTPUT/<table>, the path any Iceberg reader opens). Not cached:
+    a table read is its latest commit, whoever made it."""
+    prefix = f"spark.sql.catalog.{name}"
+    return {
+        prefix: "org.apache.iceberg.spark.SparkCatalog",
+        f"{prefix}.type": "hadoop",
+        f"{prefix}.warehouse": iceberg_root(output_root),
+        f"{prefix}.cache-enabled": "false",
+    }
+
+
+def iceberg_conf(output_root: str) -> Dict[str, str]:
+    """Iceberg's SQL extensions (MERGE INTO, WRITE ORDERED BY, the maintenance procedures) and the
+    catalog ``sparkify`` over the output root."""
+    return {"spark.sql.extensions": ICEBERG_EXTENSIONS, **iceberg_catalog_conf(ICEBERG_CATALOG, output_root)}
+
+
 def under_spark_submit() -> bool:
     """True when spark-submit (EMR's steps, a cluster's master) started this driver: the JVM exists
     before the job builds its session, and spark-submit hands its gateway's port to Python."""
@@ -83,14 +134,19 @@ def runs_locally(settings: Settings) -> bool:
 
 
 def spark_conf(
-    settings: Settings, with_s3: Optional[bool] = None, local: Optional[bool] = None, with_kafka: bool = False
+    settings: Settings,
+    with_s3: Optional[bool] = None,
+    local: Optional[bool] = None,
+    with_kafka: bool = False,
+    with_iceberg: Optional[bool] = None,
 ) -> Dict[str, str]:
     """Session settings. Credentials are not set here (see sparkify.s3). ``with_s3``: put the
     S3A jars on the class path (None: only when the input or output root is on S3). ``local``:
     apply the settings meant for a local run (None: ``runs_locally(settings)``); under spark-submit
     or with a cluster's master, the cluster's own settings (live UI, driver memory, the local file
     system of every executor) stay as they are. ``with_kafka``: put Spark's Kafka connector on the
-    class path (a stream from Kafka)."""
+    class path (a stream from Kafka). ``with_iceberg``: Apache Iceberg's jars, SQL extensions and the
+    output's catalog (None: when [ETL] TABLE_FORMAT is iceberg)."""
     if local is None:
         local = runs_locally(settings)
     conf = {
@@ -129,25 +185,44 @@ def spark_conf(
     # The S3A jars (about 280 MB) are copied to every executor: only when a root is on S3.
     if with_s3 is None:
         with_s3 = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
-    jars = local_jars() if with_s3 else ""
-    if with_kafka:
-        jars = ",".join(j for j in (jars, kafka_jars()) if j)
+    if with_iceberg is None:
+        with_iceberg = settings.table_format == "iceberg"
+    if with_iceberg:
+        conf.update(iceberg_conf(settings.output_root))
+    jars = ",".join(
+        j
+        for j in (
+            local_jars() if with_s3 else "",
+            kafka_jars() if with_kafka else "",
+            iceberg_jars(with_s3) if with_iceberg else "",
+        )
+        if j
+    )
     if jars:
         conf["spark.jars"] = jars
     if settings.jars_packages:
         conf["spark.jars.packages"] = settings.jars_packages
+    if settings.catalog_type == "local":  # the metastore beside the output (sparkify/catalog.py)
+        from sparkify.catalog import catalog_conf, derby_home
+
+        conf.update(catalog_conf(settings.output_root))
+        if "spark.driver.extraJavaOptions" in conf:
+            conf["spark.driver.extraJavaOptions"] += f" -Dderby.system.home={derby_home(settings.output_root)}"
     return conf
 
 
-def build_session(settings: Settings, with_s3: Optional[bool] = None, with_kafka: bool = False):  # -> SparkSession
-    """Under spark-submit this picks up its session; under plain python it starts local[*]."""
+def build_session(
+    settings: Settings, with_s3: Optional[bool] = None, with_kafka: bool = False, with_iceberg: Optional[bool] = None
+):  # -> SparkSession
+    """Under spark-submit this picks up its session; under plain python it starts local[*].
+    ``with_iceberg`` None: Iceberg when [ETL] TABLE_FORMAT is iceberg."""
     ensure_java()
     if not under_spark_submit():  # spark-submit passes on the executors' Python (spark.pyspark.python)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    for key, value in spark_conf(settings, with_s3, with_kafka=with_kafka).items():
+    for key, value in spark_conf(settings, with_s3, with_kafka=with_kafka, with_iceberg=with_iceberg).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("INFO" if settings.verbose else "ERROR")

@@ -25,13 +25,13 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkify import s3, transform
+from sparkify import catalog, s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError
 from sparkify.extract import S3_FETCHES, parse_json_lines, read_json_tree
 from sparkify.load import quarantine_path, sink_for
 from sparkify.lock import OutputLock
-from sparkify.pipeline import check_rejects, stage, write_report
+from sparkify.pipeline import check_rejects, register_tables, stage, write_report
 from sparkify.report import RunResult, SourceCounts, new_run_id
 from sparkify.schemas import (
     ARTISTS,
@@ -135,6 +135,7 @@ def process_batch(
             result.tables.append(sink.append_batch(SONGPLAYS, songplays, batch_id))
             result.tables.append(sink.append_batch(TIME, times, batch_id))
             result.tables.append(sink.replace(USERS, tables[USERS.name]))
+        register_tables(spark, settings, result, only=(SONGPLAYS.name, TIME.name, USERS.name))
         result.status = "ok"
         return result
     except Exception as exc:
@@ -214,6 +215,7 @@ def _songs(spark: SparkSession, settings: Settings, run_id: str) -> DataFrame:
         if not sink.exists(SONGS):
             sink.replace(songs_table_spec(settings.songs_partition_by), transform.songs_table(songs))
             sink.replace(ARTISTS, transform.artists_table(songs))
+            catalog.register(spark, settings, only=(SONGS.name, ARTISTS.name))
     finally:
         sink.close()
     return songs

@@ -1,0 +1,185 @@
+"""Tables by name: the Glue Data Catalog (moto's Glue) gets the five tables with their columns,
+types, partition keys and partitions; a rerun changes nothing, an incremental run adds only its
+new partitions; a table of the same name with another schema is a clear error. The local
+catalog (a metastore beside the output) answers a query by name in a plain spark-sql session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from sparkify import catalog
+from sparkify.errors import UserError
+from sparkify.schemas import TABLES
+from tests.conftest import ROOT, SAMPLE
+from tests.test_reruns import data_files
+
+WRITES = ("create_database", "create_table", "update_table", "batch_create_partition", "batch_delete_partition")
+
+
+class Recorder:
+    """A Glue client that notes the name of each request."""
+
+    def __init__(self, client):
+        self.client, self.calls = client, []
+
+    def __getattr__(self, name):
+        attribute = getattr(self.client, name)
+        if callable(attribute) and not name.startswith(("get_paginator", "exceptions")):
+
+            def call(*args, **kwargs):
+                self.calls.append(name)
+                return attribute(*args, **kwargs)
+
+            return call
+        return attribute
+
+    def writes(self):
+        return [c for c in self.calls if c in WRITES]
+
+
+def partitions_of(root):
+    found = {}
+    for table in TABLES:
+        depth = len(table.partition_by)
+        folders = {os.path.dirname(f)[len(table.name) + 1 :] for f in data_files(root, table.name)}
+        found[table.name] = sorted(tuple(p.split("=", 1)[1] for p in folder.split("/")) for folder in folders if depth)
+    return found
+
+
+@pytest.fixture
+def glue():
+    with mock_aws():
+        yield Recorder(boto3.client("glue", region_name="us-west-2"))
+
+
+def register(glue, settings, root):
+    on_s3 = settings.with_overrides(output_root="s3a://lake-bucket/lake", catalog_type="glue")
+    return catalog.GlueCatalog(glue, "sparkify").register(catalog.shapes(on_s3, partitions_of(root)))
+
+
+def test_glue_gets_tables_columns_partition_keys_and_partitions(glue, settings, sample_run):
+    _, root = sample_run
+    done = register(glue, settings, root)
+    assert done.created == [t.name for t in TABLES]
+    tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="sparkify")["TableList"]}
+    plays = tables["songplays"]
+    assert plays["StorageDescriptor"]["Location"] == "s3://lake-bucket/lake/songplays"
+    assert [(c["Name"], c["Type"]) for c in plays["StorageDescriptor"]["Columns"]] == [
+        ("songplay_id", "bigint"),
+        ("start_time", "timestamp"),
+        ("user_id", "string"),
+        ("level", "string"),
+        ("song_id", "string"),
+        ("artist_id", "string"),
+        ("session_id", "bigint"),
+        ("location", "string"),
+        ("user_agent", "string"),
+    ]
+    assert [(k["Name"], k["Type"]) for k in plays["PartitionKeys"]] == [("year", "int"), ("month", "int")]
+    assert plays["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    months = glue.get_partitions(DatabaseName="sparkify", TableName="songplays")["Partitions"]
+    assert sorted((p["Values"], p["StorageDescriptor"]["Location"]) for p in months) == [
+        (["2018", "11"], "s3://lake-bucket/lake/songplays/year=2018/month=11"),
+        (["2018", "12"], "s3://lake-bucket/lake/songplays/year=2018/month=12"),
+    ]
+    songs = sum(
+        len(page["Partitions"])
+        for page in glue.get_paginator("get_partitions").paginate(DatabaseName="sparkify", TableName="songs")
+    )
+    assert songs == len(partitions_of(root)["songs"]) > 200
+    assert tables["users"].get("PartitionKeys", []) == []
+    print(
+        "\nGlue requests, first run:",
+        glue.calls.count("batch_create_partition"),
+        "batch_create_partition;",
+        sorted(set(glue.writes())),
+    )
+
+
+def test_a_rerun_changes_nothing_and_an_incremental_run_adds_only_its_partitions(glue, settings, sample_run, tmp_path):
+    _, root = sample_run
+    register(glue, settings, root)
+    glue.calls.clear()
+    again = register(glue, settings, root)
+    assert glue.writes() == [] and again.unchanged == [t.name for t in TABLES]
+    grown = tmp_path / "grown"
+    shutil.copytree(root, grown)
+    for table in ("songplays", "time"):
+        shutil.copytree(grown / table / "year=2018" / "month=12", grown / table / "year=2019" / "month=1")
+    glue.calls.clear()
+    later = register(glue, settings, str(grown))
+    assert glue.writes() == ["batch_create_partition", "batch_create_partition"]
+    assert later.partitions_added == {"time": 1, "songplays": 1}
+    print("\nGlue requests, incremental run:", glue.calls)
+
+
+def test_a_table_with_another_schema_is_a_clear_error(glue, settings, sample_run):
+    _, root = sample_run
+    glue.create_database(DatabaseInput={"Name": "sparkify"})
+    glue.create_table(
+        DatabaseName="sparkify",
+        TableInput={"Name": "users", "StorageDescriptor": {"Columns": [{"Name": "id", "Type": "int"}]}},
+    )
+    with pytest.raises(UserError, match=r"The Glue table sparkify\.users exists with another schema") as failure:
+        register(glue, settings, root)
+    assert "set [CATALOG] DATABASE to another database" in str(failure.value)
+
+
+def test_iceberg_tables_are_registered_as_iceberg_in_glue(glue, settings):
+    shape = catalog.Shape(
+        "songplays",
+        "s3a://b/lake/songplays",
+        (("songplay_id", "bigint"),),
+        (("year", "int"),),
+        table_format="iceberg",
+        metadata_location="s3a://b/lake/songplays/metadata/v3.metadata.json",
+    )
+    catalog.GlueCatalog(glue, "sparkify").register([shape])
+    table = glue.get_table(DatabaseName="sparkify", Name="songplays")["Table"]
+    assert table["Parameters"] == {
+        "table_type": "ICEBERG",
+        "metadata_location": "s3://b/lake/songplays/metadata/v3.metadata.json",
+    }
+
+
+def test_the_local_catalog_answers_a_query_by_name_in_spark_sql(tmp_path):
+    out = str(tmp_path / "out")
+    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1")
+    run = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "etl.py"), "--input", SAMPLE, "--output", out, "--skip-checks"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Catalog (local): sparkify: 5 tables created" in run.stdout
+    import pyspark
+
+    spark_sql = os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-sql")
+    confs = [arg for key, value in catalog.catalog_conf(out).items() for arg in ("--conf", f"{key}={value}")]
+    query = subprocess.run(
+        [
+            spark_sql,
+            "--master",
+            "local[1]",
+            *confs,
+            "-e",
+            "SELECT month, COUNT(*) FROM sparkify.songplays GROUP BY month ORDER BY month",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(env, PYSPARK_PYTHON=sys.executable),
+        timeout=600,
+        check=False,
+    )
+    assert query.returncode == 0, query.stderr[-3000:]
+    assert query.stdout.split() == ["11", "1007", "12", "496"]
