@@ -103,9 +103,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config).with_overrides(output_root=args.output, master=args.master)
+        from sparkify.iceberg import iceberg_output
         from sparkify.session import build_session
 
-        differing, report = run_queries(build_session(settings), settings.output_root, args.queries)
+        # the tables are read as they are written (register_tables tells Parquet and Iceberg apart); a
+        # session opens Iceberg tables when the config says so or the output has them
+        spark = build_session(settings, with_iceberg=iceberg_output(settings))
+        differing, report = run_queries(spark, settings.output_root, args.queries)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

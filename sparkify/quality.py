@@ -19,8 +19,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
+from sparkify.iceberg import read_table_frame
 from sparkify.schemas import TABLES
-from sparkify.storage import join_uri
 
 Check = Dict[str, Any]
 CONCURRENT_CHECKS = 4
@@ -123,14 +123,15 @@ class CheckResult:
 
 
 def register_tables(spark: SparkSession, output_root: str, cache: bool = False) -> List[DataFrame]:
-    """Each table read back from the output with its declared schema, as a temp view.
+    """Each table read back from the output with its declared schema, as a temp view; Parquet or
+    Iceberg tables alike (sparkify.iceberg.read_table_frame tells them apart).
 
     ``cache``: each table's files are read once, whatever the number of queries over it (the
     songs table is thousands of one-row files; the checks used to scan all of them again for
     each check: 106 s for the 21 default checks on the public shape). The caller unpersists."""
     frames = []
     for table in TABLES:
-        frame = spark.read.schema(table.columns).parquet(join_uri(output_root, table.name))
+        frame = read_table_frame(spark, output_root, table)
         if cache:
             frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
         frame.createOrReplaceTempView(table.name)

@@ -55,14 +55,16 @@ def sample_run(spark, settings):
 
 
 def read_table(spark, root, name):
-    """Read an output table back with its declared schema; timestamps as epoch milliseconds."""
+    """Read an output table back with its declared schema, Parquet or Iceberg (its metadata/ folder; the
+    session then needs Iceberg's jars); timestamps as epoch milliseconds."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import TimestampType
 
+    from sparkify.iceberg import read_table_frame
     from sparkify.schemas import TABLES_BY_NAME
 
     table = TABLES_BY_NAME[name]
-    df = spark.read.schema(table.columns).parquet(f"{root.rstrip('/')}/{name}")
+    df = read_table_frame(spark, root.rstrip("/"), table)
     cols = [
         F.unix_millis(f.name).alias(f.name) if isinstance(f.dataType, TimestampType) else F.col(f.name)
         for f in table.columns.fields

@@ -24,6 +24,15 @@ sparkify.session.kafka_jars, ``with_kafka``), pinned to pyspark 3.5's own build:
   Spark 3.5's POM names. kafka-clients' own dependencies (zstd-jni, lz4-java, snappy-java, slf4j)
   and jsr305 are in pyspark's jars/ folder already.
 
+Apache Iceberg goes to .jars/iceberg/ (on the class path only when [ETL] TABLE_FORMAT = iceberg:
+sparkify.session.iceberg_jars, ``with_iceberg``), pinned to the newest release on Maven Central built for
+Spark 3.5 and Scala 2.12 (it needs Java 17, as Spark here does):
+
+- org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.12.0 -- the Spark runtime (tables, SQL extensions for
+  MERGE INTO and the maintenance procedures), one shaded jar;
+- org.apache.iceberg:iceberg-aws-bundle:1.12.0 -- Iceberg's AWS integration (S3FileIO, the Glue catalog) with
+  the AWS SDK v2 it needs, one jar; on the class path only when a root is on S3.
+
 The Kafka broker the tests start (tests/kafka_broker.py) goes to .kafka/lib/: Apache Kafka 3.8.1
 (kafka_2.13, KRaft) and its run-time dependencies, as tools/kafka/pom.xml names them (mvn
 dependency:copy-dependencies into a temporary folder, renamed when complete; fetched again when the
@@ -31,6 +40,7 @@ POM changes).
 
     python tools/fetch_jars.py            # idempotent: does nothing (no mvn run) when all is there
     python tools/fetch_jars.py kafka      # only the Kafka connector and the test broker
+    python tools/fetch_jars.py iceberg    # only the Iceberg jars
 """
 
 from __future__ import annotations
@@ -58,6 +68,13 @@ KAFKA_ARTIFACTS = (
     "org.apache.spark:spark-token-provider-kafka-0-10_2.12:3.5.7",
     "org.apache.kafka:kafka-clients:3.4.1",
     "org.apache.commons:commons-pool2:2.11.1",
+)
+# Apache Iceberg for Spark 3.5 / Scala 2.12, and its AWS bundle (S3FileIO, Glue; the AWS SDK v2 inside).
+ICEBERG_VERSION = "1.12.0"
+ICEBERG_TARGET = os.path.join(TARGET, "iceberg")
+ICEBERG_ARTIFACTS = (
+    f"org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:{ICEBERG_VERSION}",
+    f"org.apache.iceberg:iceberg-aws-bundle:{ICEBERG_VERSION}",
 )
 # The test broker: everything tools/kafka/pom.xml depends on at run time.
 BROKER_POM = os.path.join(ROOT, "tools", "kafka", "pom.xml")
@@ -206,10 +223,15 @@ def fetch_broker() -> int:
 
 
 def main(argv: list) -> int:
-    """No argument: everything; ``kafka``: only the Kafka connector and the test broker."""
-    if argv not in ([], ["kafka"]):
-        print("usage: python tools/fetch_jars.py [kafka]", file=sys.stderr)
+    """No argument: everything; ``kafka``: only the Kafka connector and the test broker; ``iceberg``: only
+    the Iceberg jars."""
+    if argv not in ([], ["kafka"], ["iceberg"]):
+        print("usage: python tools/fetch_jars.py [kafka | iceberg]", file=sys.stderr)
         return 2
+    if argv in ([], ["iceberg"]) and fetch_artifacts(ICEBERG_ARTIFACTS, ICEBERG_TARGET) != 0:
+        return 1
+    if argv == ["iceberg"]:
+        return 0
     if not argv and fetch_artifacts(ARTIFACTS, TARGET) != 0:
         return 1
     if fetch_artifacts(KAFKA_ARTIFACTS, KAFKA_TARGET) != 0:

@@ -1,0 +1,303 @@
+"""Apache Iceberg as the output's table format ([ETL] TABLE_FORMAT = iceberg): the sink, and the one
+helper every reader uses to open a table of either format.
+
+Each table is a path table of a Hadoop catalog over the output root: OUTPUT/<table>/ holds data/ and
+metadata/ (vN.metadata.json, version-hint.text), so any Iceberg reader opens it by its path (Spark's
+``spark.read.format("iceberg").load(path)``, DuckDB's ``iceberg_scan(path)``). Every write is one
+Iceberg commit, atomic: the files written become visible together when the new metadata file is in
+place, never before; a run killed before that leaves the table at its previous snapshot (its files
+are referenced by no snapshot: ``python -m sparkify.maintain`` removes them). So this format needs
+none of the Parquet sink's own mechanisms: no staging folder and swap, no publish step for the
+stream, no carry-over of the partitions an incremental run does not write.
+
+- ``replace``: the whole table in one commit (an overwrite of every row); users by ``MERGE INTO``
+  (per user the row seen last wins, as the Parquet sink's merge_users);
+- ``replace_partitions``: the (year, month) partitions written, replaced in one commit (dynamic
+  overwrite), the others kept;
+- ``append_batch``: a stream micro-batch appended once: its commit records the batch id (and the
+  stream's query id) in the snapshot summary, and a replayed batch already committed is skipped.
+
+songs is partitioned by year only, its rows written sorted by artist_id (the table's write order;
+the files' column statistics then prune by artist_id) instead of one folder per artist. The
+quarantine stays JSON files (ParquetSink.quarantine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import Dict, List, Optional, Tuple
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from sparkify.config import Settings
+from sparkify.errors import UserError
+from sparkify.load import ParquetSink, Written, table_path
+from sparkify.schemas import SONGS, USERS, Table
+from sparkify.session import ICEBERG_CATALOG, iceberg_catalog_conf, iceberg_root
+from sparkify.storage import is_local, join_uri, local_path, path_exists
+
+METADATA = "metadata"  # an Iceberg table's folder of metadata files: how a reader tells the formats apart
+BATCH_KEY = "sparkify.stream-batch-id"  # snapshot summary: the stream micro-batch a commit appended
+QUERY_KEY = "sparkify.stream-query-id"  # ... and the streaming query (its checkpoint's id)
+RUN_KEY = "sparkify.run-id"
+PROPERTIES = {
+    "format-version": "2",
+    # as the Parquet output (Iceberg's default is zstd): the same codec on both sides of a comparison
+    "write.parquet.compression-codec": "snappy",
+    # the stream commits several times a micro-batch: keep the folder of old metadata files bounded
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "50",
+}
+SONGS_PARTITION = ("year",)
+SONGS_ORDER = ("artist_id",)
+SQL_TYPES = {"StringType": "string", "LongType": "bigint", "IntegerType": "int", "DoubleType": "double"}
+SQL_TYPES["TimestampType"] = "timestamp"
+
+
+# --- reading either format ---------------------------------------------------------------------
+
+
+def is_iceberg_table(spark: SparkSession, path: str) -> bool:
+    """True when ``path`` is an Iceberg table (it has a metadata/ folder); a Parquet table has none."""
+    return path_exists(spark, join_uri(path, METADATA))
+
+
+def read_table_frame(spark: SparkSession, output_root: str, table: Table) -> DataFrame:
+    """One output table, Parquet or Iceberg (told apart by its metadata/ folder), with the declared
+    columns in their declared order. The checks, the analysts' queries and the tests read through it."""
+    path = table_path(output_root, table)
+    if is_iceberg_table(spark, path):
+        return spark.read.format("iceberg").load(iceberg_root(path)).select(*table.column_names)
+    return spark.read.schema(table.columns).parquet(path)
+
+
+def iceberg_output(settings: Settings) -> bool:
+    """Whether a command should open the output with Iceberg: [ETL] TABLE_FORMAT says so, or (a local
+    output) its songplays table has a metadata/ folder. Decided before a Spark session exists."""
+    if settings.table_format == "iceberg":
+        return True
+    if not settings.output_root or not is_local(settings.output_root):
+        return False
+    return os.path.isdir(os.path.join(local_path(settings.output_root), "songplays", METADATA))
+
+
+# --- the catalog -------------------------------------------------------------------------------
+
+
+def catalog_for(spark: SparkSession, output_root: str) -> str:
+    """The name of an Iceberg catalog over ``output_root``: the session's ``sparkify`` when it is that
+    root's (spark_conf), else one registered now (catalogs load on first use)."""
+    root = iceberg_root(output_root)
+    if spark.conf.get(f"spark.sql.catalog.{ICEBERG_CATALOG}.warehouse", None) == root:
+        return ICEBERG_CATALOG
+    name = f"{ICEBERG_CATALOG}_{hashlib.sha1(root.encode()).hexdigest()[:12]}"
+    for key, value in iceberg_catalog_conf(name, root).items():
+        spark.conf.set(key, value)
+    return name
+
+
+def jvm_table(spark: SparkSession, ident: str):
+    """The Iceberg table (Java) behind ``catalog.table``, freshly loaded."""
+    return spark._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, ident)
+
+
+def create_statement(ident: str, table: Table, partition_by: Tuple[str, ...]) -> str:
+    columns = ", ".join(f"`{f.name}` {SQL_TYPES[type(f.dataType).__name__]}" for f in table.columns.fields)
+    partitioned = f" PARTITIONED BY ({', '.join(partition_by)})" if partition_by else ""
+    properties = ", ".join(f"'{k}' = '{v}'" for k, v in PROPERTIES.items())
+    return f"CREATE TABLE IF NOT EXISTS {ident} ({columns}) USING iceberg{partitioned} TBLPROPERTIES ({properties})"
+
+
+# --- the sink ----------------------------------------------------------------------------------
+
+
+class IcebergSink(ParquetSink):
+    """The output root as Iceberg tables: one atomic commit per table write (see the module's doc)."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, run_id: str) -> None:
+        super().__init__(spark, settings.output_root, run_id)
+        self.catalog = catalog_for(spark, settings.output_root)
+        self._ready: Dict[str, bool] = {}
+
+    def ident(self, table: Table) -> str:
+        return f"{self.catalog}.{table.name}"
+
+    # nothing is staged, swapped or held: a snapshot read stays as it was while the table is replaced
+    def recover(self) -> None:
+        return None
+
+    def release(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def exists(self, table: Table) -> bool:
+        if not self._ready.get(table.name):
+            self._ready[table.name] = is_iceberg_table(self.spark, table_path(self.root, table))
+        return self._ready[table.name]
+
+    def read(self, table: Table, months: Optional[List[Tuple[int, int]]] = None) -> Optional[DataFrame]:
+        """The table as of its current snapshot (pinned: the writes of this run do not change it), only
+        the given (year, month) partitions; None when there is none. Nothing is cached: a snapshot's
+        files stay in place when the table is replaced."""
+        if not self.exists(table):
+            return None
+        snapshot = jvm_table(self.spark, self.ident(table)).currentSnapshot()
+        if snapshot is None:  # created, never written
+            return None
+        columns = ", ".join(table.column_names)
+        frame = self.spark.sql(f"SELECT {columns} FROM {self.ident(table)} VERSION AS OF {snapshot.snapshotId()}")
+        if months is not None:
+            wanted = F.lit(False)
+            for year, month in months:
+                wanted = wanted | ((F.col("year") == year) & (F.col("month") == month))
+            frame = frame.where(wanted)
+        return frame
+
+    def _ensure(self, table: Table) -> Table:
+        """Create the table when the output has none (one metadata commit, no snapshot): songs
+        partitioned by year and written ordered by artist_id, whatever [ETL] SONGS_PARTITION_BY says."""
+        spec = table
+        if table.name == SONGS.name:
+            spec = Table(
+                name=table.name,
+                kind=table.kind,
+                columns=table.columns,
+                primary_key=table.primary_key,
+                partition_by=SONGS_PARTITION,
+                sort_within=SONGS_ORDER,
+                references=table.references,
+                sources=table.sources,
+            )
+        if self.exists(table):
+            return spec
+        path = table_path(self.root, table)
+        if path_exists(self.spark, path):
+            raise UserError(
+                f"{path} holds a table that is not Iceberg (Parquet folders of an earlier run?). [ETL] TABLE_FORMAT "
+                "= iceberg writes new tables: choose another OUTPUT_DATA / --output, or move that folder away."
+            )
+        self.spark.sql(create_statement(self.ident(table), table, spec.partition_by))
+        if spec.sort_within:
+            self.spark.sql(f"ALTER TABLE {self.ident(table)} WRITE ORDERED BY {', '.join(spec.sort_within)}")
+        self._ready[table.name] = True
+        return spec
+
+    def _writer(self, table: Table, df: DataFrame, **summary: str):
+        writer = df.select(*table.column_names).writeTo(self.ident(table))
+        for key, value in {RUN_KEY: self.run_id, **summary}.items():
+            writer = writer.option(f"snapshot-property.{key}", value)
+        return writer
+
+    def replace(self, table: Table, df: DataFrame) -> Written:
+        """The whole table in one commit; users merged into what is there (MERGE INTO)."""
+        begun = time.monotonic()
+        spec = self._ensure(table)
+        if table.name == USERS.name:
+            self._merge_users(df)
+        else:
+            self._writer(table, df).overwrite(F.lit(True))
+        return self._committed(spec, begun, total=True)
+
+    def replace_partitions(self, table: Table, df: DataFrame) -> Written:
+        """The partitions ``df`` has rows for, replaced in one commit (dynamic overwrite); the others kept."""
+        begun = time.monotonic()
+        spec = self._ensure(table)
+        self._writer(table, df).overwritePartitions()
+        return self._committed(spec, begun)
+
+    def _merge_users(self, df: DataFrame) -> None:
+        """MERGE INTO users: a new user is inserted; a known one takes the new row when it was seen
+        later (or at the same time: this run's row wins, as merge_users) and differs."""
+        view = f"sparkify_users_{self.run_id.replace('-', '_')}"
+        # MERGE wants a deterministic source; the users come from input_file_name() (the quarantine's
+        # source file) upstream: their rows (one per user) are computed once here
+        df.select(*USERS.column_names).localCheckpoint(eager=True).createOrReplaceTempView(view)
+        differs = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in USERS.column_names if c != "user_id")
+        later = "t.last_seen IS NULL OR s.last_seen >= t.last_seen"
+        try:
+            self.spark.sql(
+                f"MERGE INTO {self.ident(USERS)} t USING {view} s ON t.user_id = s.user_id "
+                f"WHEN MATCHED AND ({later}) AND ({differs}) THEN UPDATE SET * "
+                "WHEN NOT MATCHED THEN INSERT *"
+            )
+        finally:
+            self.spark.catalog.dropTempView(view)
+
+    def append_batch(self, table: Table, df: DataFrame, batch_id: int) -> Written:
+        """A micro-batch's rows, appended in one commit that records the batch id; a batch already
+        committed (replayed after a crash between this commit and the stream's checkpoint) is skipped."""
+        begun = time.monotonic()
+        spec = self._ensure(table)
+        query = self.spark.sparkContext.getLocalProperty("sql.streaming.queryId") or ""
+        if self.batch_committed(table, batch_id, query):
+            return self._committed(spec, begun, added=False)
+        summary = {BATCH_KEY: str(batch_id)}
+        if query:
+            summary[QUERY_KEY] = query
+        self._writer(table, df, **summary).append()
+        return self._committed(spec, begun)
+
+    def batch_committed(self, table: Table, batch_id: int, query: str = "") -> bool:
+        """Whether a commit of the table's current history appended micro-batch ``batch_id`` (of the
+        streaming query ``query``, when known). Walks back from the latest commit to the batch before it."""
+        if not self.exists(table):
+            return False
+        iceberg = jvm_table(self.spark, self.ident(table))
+        snapshot = iceberg.currentSnapshot()
+        while snapshot is not None:
+            summary = snapshot.summary()
+            found = summary.get(BATCH_KEY)
+            if found is not None and (not query or summary.get(QUERY_KEY) in (None, query)):
+                if int(found) == batch_id:
+                    return True
+                if int(found) < batch_id:
+                    return False
+            parent = snapshot.parentId()
+            snapshot = iceberg.snapshot(parent) if parent is not None else None
+        return False
+
+    def unseen(self, table: Table, rows: DataFrame, key: str, batch_id: int) -> DataFrame:
+        """Rows whose key is not yet in the table's (year, month) partitions they fall in (a batch
+        already committed is skipped whole by append_batch)."""
+        if not self.exists(table):
+            return rows
+        months = rows.select("year", "month").distinct()
+        written = (
+            self.spark.table(self.ident(table)).join(F.broadcast(months), on=["year", "month"], how="inner").select(key)
+        )
+        return rows.join(written, on=key, how="left_anti")
+
+    def _committed(self, table: Table, begun: float, total: bool = False, added: bool = True) -> Written:
+        """What the table's latest commit did, from its snapshot summary: rows written (``total``: the
+        table's rows, as a whole-table write), the table's data files, bytes and partitions."""
+        snapshot = jvm_table(self.spark, self.ident(table)).currentSnapshot()
+        summary: Dict[str, str] = dict(snapshot.summary()) if snapshot is not None else {}
+        rows = int(summary.get("total-records" if total else "added-records", 0)) if added else 0
+        partitions = 0
+        if table.partition_by and snapshot is not None:
+            partitions = self.spark.table(f"{self.ident(table)}.partitions").count()
+        return Written(
+            table=table.name,
+            path=table_path(self.root, table),
+            rows=rows,
+            files=int(summary.get("total-data-files", 0)),
+            bytes=int(summary.get("total-files-size", 0)),
+            partitions=partitions,
+            seconds=time.monotonic() - begun,
+        )
+
+
+def snapshot_summaries(spark: SparkSession, output_root: str, table: Table) -> List[Dict[str, str]]:
+    """Every snapshot of a table still in its metadata, oldest first: operation and summary."""
+    iceberg = jvm_table(spark, f"{catalog_for(spark, output_root)}.{table.name}")
+    found = []
+    it = iceberg.snapshots().iterator()
+    while it.hasNext():
+        snapshot = it.next()
+        found.append({"operation": snapshot.operation() or "", **dict(snapshot.summary())})
+    return found
