@@ -166,16 +166,51 @@ def upload_code(s3: Any, config_path: str, code_uri: str, repo_root: str = REPO_
     return uploaded
 
 
+# ---------------------------------------------------------------- Apache Iceberg ([ETL] TABLE_FORMAT = iceberg)
+
+# EMR's own Iceberg (EMR 7 ships it) goes on the cluster's class path with this classification.
+ICEBERG_CLASSIFICATION = {"Classification": "iceberg-defaults", "Properties": {"iceberg.enabled": "true"}}
+
+
+def iceberg_spark_conf(output_uri: str) -> Dict[str, str]:
+    """The Spark settings of an Iceberg output, as sparkify.session.iceberg_conf makes them (kept equal by
+    tests/test_emr.py; this module imports no pyspark): Iceberg's SQL extensions and the catalog
+    ``sparkify`` whose tables are the output's folders (Hadoop catalog: s3://.../lake/<table>)."""
+    return {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        "spark.sql.catalog.sparkify": "org.apache.iceberg.spark.SparkCatalog",
+        "spark.sql.catalog.sparkify.type": "hadoop",
+        "spark.sql.catalog.sparkify.warehouse": to_emr_uri(output_uri).rstrip("/"),
+        "spark.sql.catalog.sparkify.cache-enabled": "false",
+    }
+
+
+def cluster_has_iceberg(client: Any, cluster_id: str) -> bool:
+    """Whether a running cluster was created with iceberg-defaults iceberg.enabled=true."""
+    configurations = client.describe_cluster(ClusterId=cluster_id)["Cluster"].get("Configurations") or []
+    return any(
+        c.get("Classification") == "iceberg-defaults"
+        and str((c.get("Properties") or {}).get("iceberg.enabled", "")).lower() == "true"
+        for c in configurations
+    )
+
+
 # ---------------------------------------------------------------- the requests
 
 
-def build_step_args(code_uri: str, input_uri: str, output_uri: str) -> List[str]:
-    """command-runner.jar's arguments: spark-submit in cluster mode of the uploaded code."""
+def build_step_args(code_uri: str, input_uri: str, output_uri: str, table_format: str = "parquet") -> List[str]:
+    """command-runner.jar's arguments: spark-submit in cluster mode of the uploaded code (an Iceberg
+    output: with Iceberg's Spark settings)."""
     code = code_uri.rstrip("/")
+    conf: List[str] = []
+    if table_format == "iceberg":
+        for key, value in iceberg_spark_conf(output_uri).items():
+            conf += ["--conf", f"{key}={value}"]
     return [
         "spark-submit",
         "--deploy-mode",
         "cluster",
+        *conf,
         "--py-files",
         f"{code}/{ZIP_NAME}",
         "--files",
@@ -190,11 +225,14 @@ def build_step_args(code_uri: str, input_uri: str, output_uri: str) -> List[str]
     ]
 
 
-def build_step(code_uri: str, input_uri: str, output_uri: str, action_on_failure: str) -> Dict[str, Any]:
+def build_step(
+    code_uri: str, input_uri: str, output_uri: str, action_on_failure: str, table_format: str = "parquet"
+) -> Dict[str, Any]:
+    args = build_step_args(code_uri, input_uri, output_uri, table_format)
     return {
         "Name": STEP_NAME,
         "ActionOnFailure": action_on_failure,
-        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": build_step_args(code_uri, input_uri, output_uri)},
+        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args},
     }
 
 
@@ -213,12 +251,15 @@ def instance_group(role: str, instance_type: str, count: int) -> Dict[str, Any]:
     }
 
 
-def build_job_flow_request(emr: EmrSettings, step: Dict[str, Any], log_uri: str) -> Dict[str, Any]:
-    """run_job_flow's request: Spark on one master + CORE_INSTANCES core nodes, gone after the step."""
+def build_job_flow_request(
+    emr: EmrSettings, step: Dict[str, Any], log_uri: str, table_format: str = "parquet", output_uri: str = ""
+) -> Dict[str, Any]:
+    """run_job_flow's request: Spark on one master + CORE_INSTANCES core nodes, gone after the step. An
+    Iceberg output: EMR's Iceberg enabled (iceberg-defaults) and its Spark settings in spark-defaults."""
     groups = [instance_group("MASTER", emr.instance_type, 1)]
     if emr.core_instances > 0:
         groups.append(instance_group("CORE", emr.instance_type, emr.core_instances))
-    return {
+    request: Dict[str, Any] = {
         "Name": CLUSTER_NAME,
         "ReleaseLabel": emr.release_label,
         "LogUri": log_uri,
@@ -233,6 +274,12 @@ def build_job_flow_request(emr: EmrSettings, step: Dict[str, Any], log_uri: str)
         "JobFlowRole": emr.job_flow_role,
         "VisibleToAllUsers": True,
     }
+    if table_format == "iceberg":
+        request["Configurations"] = [
+            ICEBERG_CLASSIFICATION,
+            {"Classification": "spark-defaults", "Properties": iceberg_spark_conf(output_uri)},
+        ]
+    return request
 
 
 def check_emr_settings(emr: EmrSettings, config_path: str) -> None:
@@ -407,14 +454,22 @@ def submit(
     uploaded = upload_code(session.client("s3"), config_path, code_uri, repo_root)
     print(f"Uploaded {', '.join(uploaded.values())} (the [AWS] values blanked in {CONFIG_NAME})", file=out)
     client = session.client("emr")
+    table_format = settings.table_format
+    if target_cluster and table_format == "iceberg" and not cluster_has_iceberg(client, target_cluster):
+        raise UserError(
+            f"[ETL] TABLE_FORMAT = iceberg, but the cluster {target_cluster} was not created with Iceberg enabled "
+            "(the iceberg-defaults classification, iceberg.enabled = true): Spark there has no Iceberg. Submit "
+            "without --cluster-id / [EMR] CLUSTER_ID (a new cluster gets it), or create the cluster with it."
+        )
     if target_cluster:
-        step = build_step(code_uri, source, target, "CONTINUE")
+        step = build_step(code_uri, source, target, "CONTINUE", table_format)
         step_id = client.add_job_flow_steps(JobFlowId=target_cluster, Steps=[step])["StepIds"][0]
         print(f"Added the step to the cluster {target_cluster}", file=out)
     else:
-        step = build_step(code_uri, source, target, "TERMINATE_CLUSTER")
+        step = build_step(code_uri, source, target, "TERMINATE_CLUSTER", table_format)
         log_uri = log_uri_for(emr, code_uri)
-        target_cluster = client.run_job_flow(**build_job_flow_request(emr, step, log_uri))["JobFlowId"]
+        request = build_job_flow_request(emr, step, log_uri, table_format, target)
+        target_cluster = client.run_job_flow(**request)["JobFlowId"]
         step_id = client.list_steps(ClusterId=target_cluster)["Steps"][0]["Id"]
         print(
             f"Created the cluster {target_cluster} ({emr.release_label}, 1 master + {emr.core_instances} core "

@@ -38,8 +38,8 @@ SECRETS = (FAKE_KEY_ID, FAKE_SECRET, FAKE_TOKEN)
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  step ")
 
 
-def write_config(folder, aws_keys=True, **emr_keys) -> str:
-    """A dl.cfg in ``folder`` with fake secrets in [AWS] and the given [EMR] keys."""
+def write_config(folder, aws_keys=True, table_format="", **emr_keys) -> str:
+    """A dl.cfg in ``folder`` with fake secrets in [AWS] and the given [EMR] keys (and [ETL] TABLE_FORMAT)."""
     keys = {
         "REGION": REGION,
         "CODE_URI": CODE_URI,
@@ -58,7 +58,9 @@ def write_config(folder, aws_keys=True, **emr_keys) -> str:
         else "AWS_ACCESS_KEY_ID =\nAWS_SECRET_ACCESS_KEY =\nAWS_SESSION_TOKEN =\n"
     )
     text = (
-        "[ETL]\nINPUT_DATA = data/sample\nOUTPUT_DATA = output\n\n"
+        "[ETL]\nINPUT_DATA = data/sample\nOUTPUT_DATA = output\n"
+        + (f"TABLE_FORMAT = {table_format}\n" if table_format else "")
+        + "\n"
         "[SPARK]\nMASTER = local[4]\nSHUFFLE_PARTITIONS = 4\n\n"
         f"[AWS]\n{aws}\n"
         "[S3]\nENDPOINT = http://127.0.0.1:8333\nPATH_STYLE_ACCESS = true\n\n"
@@ -540,3 +542,79 @@ def test_module_runs_without_spark_or_the_pipeline():
         [sys.executable, "-m", "sparkify.emr", "--help"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert usage.returncode == 0 and "submit" in usage.stdout
+
+
+# ---------------------------------------------------------------- Apache Iceberg ([ETL] TABLE_FORMAT = iceberg)
+
+ICEBERG_CONF = {
+    "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+    "spark.sql.catalog.sparkify": "org.apache.iceberg.spark.SparkCatalog",
+    "spark.sql.catalog.sparkify.type": "hadoop",
+    "spark.sql.catalog.sparkify.warehouse": OUTPUT,
+    "spark.sql.catalog.sparkify.cache-enabled": "false",
+}
+
+
+def iceberg_args(input_uri=INPUT, output_uri=OUTPUT):
+    args = expected_args(input_uri, output_uri)
+    conf = [part for key, value in ICEBERG_CONF.items() for part in ("--conf", f"{key}={value}")]
+    return args[:3] + conf + args[3:]
+
+
+def test_iceberg_spark_settings_are_the_sessions():
+    from sparkify.session import iceberg_conf
+
+    assert emr.iceberg_spark_conf(OUTPUT) == iceberg_conf(OUTPUT) == ICEBERG_CONF
+    assert emr.iceberg_spark_conf("s3a://sparkify-lake/star/") == ICEBERG_CONF  # EMRFS's scheme, no slash
+
+
+def test_iceberg_new_cluster_enables_iceberg_and_sets_the_spark_settings(aws, tmp_path):
+    config = write_config(tmp_path, table_format="iceberg")
+    assert run(["submit", "--config", config, "--no-wait"]) == 0
+
+    client = emr_client()
+    cluster_id = only_cluster()
+    configurations = client.describe_cluster(ClusterId=cluster_id)["Cluster"]["Configurations"]
+    by_name = {c["Classification"]: c.get("Properties", {}) for c in configurations}
+    assert by_name["iceberg-defaults"] == {"iceberg.enabled": "true"}
+    assert by_name["spark-defaults"] == ICEBERG_CONF
+    (step,) = client.list_steps(ClusterId=cluster_id)["Steps"]
+    assert step["Config"]["Args"] == iceberg_args()
+    uploaded = configparser.ConfigParser(interpolation=None)
+    uploaded.read_string(uploaded_objects()["jobs/sparkify/dl.cfg"].decode("utf-8"))
+    assert uploaded["ETL"]["TABLE_FORMAT"] == "iceberg"  # the job on EMR writes Iceberg too
+
+
+def test_parquet_requests_carry_no_iceberg_settings(aws, tmp_path):
+    assert run(["submit", "--config", write_config(tmp_path), "--no-wait"]) == 0
+    cluster = emr_client().describe_cluster(ClusterId=only_cluster())["Cluster"]
+    assert not any(c["Classification"] == "iceberg-defaults" for c in cluster.get("Configurations", []))
+    step = emr.build_step(CODE_URI, INPUT, OUTPUT, "CONTINUE")
+    assert "--conf" not in step["HadoopJarStep"]["Args"]
+
+
+def _running_cluster(configurations):
+    return emr_client().run_job_flow(
+        Name="long-lived",
+        ReleaseLabel="emr-7.5.0",
+        Applications=[{"Name": "Spark"}],
+        Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
+        Configurations=configurations,
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+    )["JobFlowId"]
+
+
+def test_iceberg_on_a_running_cluster_needs_iceberg_enabled_there(aws, tmp_path, capsys):
+    config = write_config(tmp_path, table_format="iceberg")
+    without = _running_cluster([])
+    assert run(["submit", "--config", config, "--cluster-id", without, "--no-wait"]) == 2
+    err = capsys.readouterr().err
+    assert f"the cluster {without} was not created with Iceberg enabled" in err and "iceberg-defaults" in err
+    assert emr_client().list_steps(ClusterId=without)["Steps"] == []
+
+    with_iceberg = _running_cluster([emr.ICEBERG_CLASSIFICATION])
+    assert run(["submit", "--config", config, "--cluster-id", with_iceberg, "--no-wait"]) == 0
+    (step,) = emr_client().list_steps(ClusterId=with_iceberg)["Steps"]
+    assert step["ActionOnFailure"] == "CONTINUE"
+    assert step["Config"]["Args"] == iceberg_args()
