@@ -1,6 +1,12 @@
 """The five Sparkify tables built by DuckDB, with the job's rules: the benchmark's yardstick.
 
     python bench/duckdb_etl.py INPUT OUTPUT [--threads N] [--memory-limit 4GB]
+    python bench/duckdb_etl.py s3://BUCKET/raw s3://BUCKET/out --s3-endpoint 127.0.0.1:8333 --report R.json
+
+INPUT and OUTPUT may be s3:// URIs (the benchmark's S3 set): httpfs is loaded from the
+duckdb-ext-httpfs wheel (no download) and an S3 secret is made from --s3-endpoint (host:port,
+path-style, plain HTTP) and the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables. An s3://
+OUTPUT is expected to be a fresh prefix (nothing is deleted there); its report goes to --report.
 
 INPUT holds song_data/ and log_data/ (*.json at any depth); OUTPUT gets songplays/, users/,
 songs/, artists/, time/ as Parquet with the job's partitioning, and _reports/duckdb.json with the
@@ -73,6 +79,26 @@ LOG_COLUMNS = {
     "userAgent": "VARCHAR",
     "userId": "VARCHAR",
 }
+
+
+def is_s3(path: str) -> bool:
+    return path.startswith(("s3://", "s3a://"))
+
+
+def use_s3(con: duckdb.DuckDBPyConnection, endpoint: str) -> None:
+    """httpfs from the duckdb-ext-httpfs wheel (its file lies under duckdb_ext/extensions/<version>/<platform>/,
+    no Python module), and one S3 secret: the endpoint, path-style URLs, plain HTTP, keys from the environment."""
+    import importlib.metadata
+
+    files = [f for f in importlib.metadata.files("duckdb-ext-httpfs") or [] if f.name == "httpfs.duckdb_extension"]
+    if not files:
+        raise SystemExit("httpfs.duckdb_extension not found: pip install -r bench/requirements.txt")
+    con.execute(f"LOAD {sql_string(str(files[0].locate()))}")
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    con.execute(
+        f"CREATE SECRET bench_s3 (TYPE s3, KEY_ID {sql_string(key)}, SECRET {sql_string(secret)}, "
+        f"ENDPOINT {sql_string(endpoint)}, URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')"
+    )
 
 
 def sql_string(text: str) -> str:
@@ -263,7 +289,8 @@ def copy_sql(query: str, output_root: str, table: str) -> str:
             f"COPY ({query}) TO {sql_string(folder)} (FORMAT PARQUET, COMPRESSION SNAPPY, PARTITION_BY ({by}), "
             "OVERWRITE_OR_IGNORE)"
         )
-    os.makedirs(folder, exist_ok=True)
+    if not is_s3(folder):
+        os.makedirs(folder, exist_ok=True)
     target = sql_string(os.path.join(folder, "data_0.parquet"))
     return f"COPY ({query}) TO {target} (FORMAT PARQUET, COMPRESSION SNAPPY)"
 
@@ -284,6 +311,14 @@ def write_songs(con: duckdb.DuckDBPyConnection, output_root: str) -> int:
     return written
 
 
+def write_report(report: Dict, path: str) -> None:
+    if is_s3(path):
+        raise SystemExit("give --report PATH (a local file) for an s3:// OUTPUT")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input")
@@ -291,10 +326,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--threads", type=int, help="DuckDB threads (default: all cores)")
     parser.add_argument("--memory-limit", help="DuckDB memory_limit, e.g. 4GB (default: DuckDB's, 80%% of RAM)")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE)
+    parser.add_argument("--s3-endpoint", help="host:port of the S3 server, for s3:// INPUT / OUTPUT")
+    parser.add_argument("--report", help="write the report here (default: OUTPUT/_reports/duckdb.json, local only)")
     args = parser.parse_args(argv)
+    remote = is_s3(args.input) or is_s3(args.output)
+    input_root = args.input if is_s3(args.input) else os.path.abspath(args.input)
+    output_root = args.output if is_s3(args.output) else os.path.abspath(args.output)
 
     begun = time.monotonic()
-    os.makedirs(args.output, exist_ok=True)
+    if not is_s3(output_root):
+        os.makedirs(output_root, exist_ok=True)
     seconds: Dict[str, float] = {}
     rows: Dict[str, int] = {}
     con = duckdb.connect()
@@ -304,18 +345,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         con.execute(f"SET threads = {int(args.threads)}")
     if args.memory_limit:
         con.execute(f"SET memory_limit = {sql_string(args.memory_limit)}")
+    if remote:
+        use_s3(con, args.s3_endpoint or "")
     seconds["start"] = time.monotonic() - begun
 
-    for name, sql in statements(os.path.abspath(args.input), args.tolerance):
+    for name, sql in statements(input_root, args.tolerance):
         started = time.monotonic()
         if name.startswith("write "):
             table = name.split(" ", 1)[1]
-            shutil.rmtree(os.path.join(args.output, table), ignore_errors=True)
+            if not is_s3(output_root):
+                shutil.rmtree(os.path.join(output_root, table), ignore_errors=True)
             if table == "songs":
                 con.execute(sql)
-                rows[table] = write_songs(con, args.output)
+                rows[table] = write_songs(con, output_root)
             else:
-                result = con.execute(copy_sql(sql, args.output, table)).fetchall()
+                result = con.execute(copy_sql(sql, output_root, table)).fetchall()
                 rows[table] = int(result[0][0]) if result else 0
         else:
             con.execute(sql)
@@ -325,14 +369,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     report = {
         "engine": f"duckdb {duckdb.__version__}",
-        "input_root": os.path.abspath(args.input),
-        "output_root": os.path.abspath(args.output),
+        "input_root": input_root,
+        "output_root": output_root,
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "rows": rows,
     }
-    os.makedirs(os.path.join(args.output, "_reports"), exist_ok=True)
-    with open(os.path.join(args.output, "_reports", "duckdb.json"), "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
+    write_report(report, args.report or os.path.join(output_root, "_reports", "duckdb.json"))
     print(json.dumps(report))
     return 0
 

@@ -4,6 +4,7 @@
     python bench/run.py --sets public --reps 1 --per-stage
     python bench/run.py --sets many-songs --reps 1 --timeout 3600
     python bench/run.py --sets public --skip-checks        # variant: the job without its checks
+    python bench/run.py --s3 --reps 3                      # the public set on S3 (SeaweedFS), 0 and 20 ms/request
 
 For each set (made by tools/make_sample.py and cached under bench/data/<set>/, see
 bench/datasets.py) the two engines run alternately on the same input, each in a fresh output
@@ -784,8 +785,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="variant: the job with --skip-checks (results/<set>[.<label>].skip-checks.json, "
         'shown as "<set> (checks skipped)"); by default the job runs as users run it, checks on',
     )
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="the S3 set: SeaweedFS on 127.0.0.1, the set uploaded once, both engines through a counting proxy "
+        "(results/<set>.s3-<delay>ms.json; --sets defaults to public; see bench/s3bench.py)",
+    )
+    parser.add_argument(
+        "--s3-delays", default="0,20", help="with --s3: ms added before each request, one variant each (default 0,20)"
+    )
     parser.add_argument("--report-only", action="store_true", help="only redo summary.md and chart.png from results")
     args = parser.parse_args(argv)
+    if args.s3 and args.sets == DEFAULT_SETS:
+        args.sets = "public"
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = [s for s in sets if s not in datasets.SETS]
     if unknown:
@@ -794,7 +806,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     label = args.label
     if args.skip_checks:
         label = f"{label}.{SKIP_CHECKS_LABEL}" if label else SKIP_CHECKS_LABEL
-    if not args.report_only:
+    if args.s3 and not args.report_only:
+        import s3bench
+
+        log_dir = os.path.join(RUNS_DIR, "logs")
+        os.makedirs(log_dir, exist_ok=True)
+        delays = [int(d) for d in args.s3_delays.split(",") if d.strip()]
+        s3bench.run_s3_sets(sets, args.reps, args.timeout, engines, log_dir, delays, args.label, args.skip_checks)
+    elif not args.report_only:
         log_dir = os.path.join(RUNS_DIR, "logs")
         os.makedirs(log_dir, exist_ok=True)
         for set_name in sets:
@@ -812,7 +831,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             )
     results = load_results()
     os.makedirs(RESULTS_DIR, exist_ok=True)
+    import s3bench
+
     text = summary_markdown(results)
+    s3_text = s3bench.summary_markdown(results)
+    if s3_text:
+        text += "\n" + s3_text
     with open(os.path.join(RESULTS_DIR, "summary.md"), "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.write("\n```\n" + per_stage_text(results) + "```\n")
