@@ -223,7 +223,8 @@ class Broker:
         return messages
 
 
-def create_topic(servers: str, topic: str, partitions: int = 1, timeout: float = 30.0) -> None:
+def create_topic(servers: str, topic: str, partitions: int = 1, timeout: float = 30.0, exist_ok: bool = False) -> None:
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": servers, "socket.connection.setup.timeout.ms": 2000, "logger": quiet()})
@@ -232,7 +233,12 @@ def create_topic(servers: str, topic: str, partitions: int = 1, timeout: float =
         operation_timeout=timeout,
         request_timeout=timeout,
     )
-    futures[topic].result(timeout)
+    try:
+        futures[topic].result(timeout)
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else None
+        if not (exist_ok and getattr(error, "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS):
+            raise
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -309,7 +315,8 @@ def run_kafka(
             if process.poll() is not None:
                 raise RuntimeError(f"the Kafka broker exited ({process.returncode}):\n{_tail(log_path)}")
             try:
-                create_topic(servers, "_sparkify_ready", 1, timeout=5)
+                # an earlier try may have created it after its answer timed out (a loaded machine)
+                create_topic(servers, "_sparkify_ready", 1, timeout=5, exist_ok=True)
                 break
             except Exception as exc:
                 if time.monotonic() > deadline:
