@@ -268,7 +268,8 @@ class LocalCatalog:
             )
         done = Registered("local", self.database)
         self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
-        existing = {t.name for t in self.spark.catalog.listTables(self.database)}
+        # (the session's temporary views, e.g. the checks', are listed too: not tables of the catalog)
+        existing = {t.name for t in self.spark.catalog.listTables(self.database) if not t.isTemporary}
         for shape in tables:
             name = f"`{self.database}`.`{shape.name}`"
             if shape.name in existing:
