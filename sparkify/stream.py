@@ -18,6 +18,7 @@ messages carry the same JSON text, read with Spark's Kafka connector.
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -31,7 +32,7 @@ from sparkify.errors import UserError
 from sparkify.extract import S3_FETCHES, parse_json_lines, read_json_tree
 from sparkify.load import quarantine_path, sink_for
 from sparkify.lock import OutputLock
-from sparkify.pipeline import check_rejects, register_tables, stage, write_report
+from sparkify.pipeline import register_tables, stage, write_report
 from sparkify.report import RunResult, SourceCounts, new_run_id
 from sparkify.schemas import (
     ARTISTS,
@@ -109,14 +110,36 @@ def check_kafka(settings: Settings, timeout: float = 10.0) -> None:
     )
 
 
+def _alert_rejects(result: RunResult, totals: SourceCounts, settings: Settings) -> None:
+    """The reject limit of a stream: bad messages never stop it (they are quarantined and
+    counted); when the share rejected since the stream started is above MAX_REJECTED_SHARE,
+    each batch's report and a warning on stderr say so."""
+    batch = result.sources["log_data"]
+    totals.read += batch.read
+    totals.rejected += batch.rejected
+    if totals.read and totals.rejected / totals.read > settings.max_rejected_share:
+        result.message = (
+            f"warning: {totals.rejected:,} of {totals.read:,} records read since the stream started were rejected "
+            f"({totals.rejected / totals.read:.1%}), above MAX_REJECTED_SHARE {settings.max_rejected_share:.1%}: see "
+            f"{quarantine_path(settings.output_root, result.run_id)} and the earlier batches' quarantine."
+        )
+        print(result.message, file=sys.stderr, flush=True)
+
+
 def process_batch(
-    spark: SparkSession, settings: Settings, songs: DataFrame, lines: DataFrame, batch_id: int
+    spark: SparkSession,
+    settings: Settings,
+    songs: DataFrame,
+    lines: DataFrame,
+    batch_id: int,
+    totals: Optional[SourceCounts] = None,
 ) -> RunResult:
     """One micro-batch through the batch stages; its rows published under batch-named files."""
     result = RunResult(
         run_id=f"stream-batch-{batch_id:08d}", input_root=settings.input_root, output_root=settings.output_root
     )
     sink = sink_for(spark, settings, result.run_id)
+    totals = totals if totals is not None else SourceCounts()
     flagged = transform.flag_log_rows(parse_json_lines(lines, LOG_SCHEMA)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         with stage(result.seconds, "extract", log=False):
@@ -126,7 +149,7 @@ def process_batch(
             )
         with stage(result.seconds, "load", log=False):
             result.quarantine.append(sink.quarantine(transform.rejected(flagged, "log_data")))
-        check_rejects(result.sources, settings, quarantine_path(settings.output_root, result.run_id))
+        _alert_rejects(result, totals, settings)
         events = transform.clean_events(transform.usable(flagged))
         tables = transform.star_schema(songs, events, sink.read(USERS), settings.duration_tolerance)
         with stage(result.seconds, "load", log=False):
@@ -166,11 +189,12 @@ def run_stream(
         songs = _songs(spark, settings, run_id)
         batches: List[int] = []
         failures: List[BaseException] = []
+        totals = SourceCounts()  # records read and rejected since the stream started
 
         def each(lines: DataFrame, batch_id: int) -> None:
             begun = time.monotonic()
             try:
-                process_batch(spark, settings, songs, lines, batch_id)
+                process_batch(spark, settings, songs, lines, batch_id, totals)
             except BaseException as exc:
                 failures.append(exc)
                 raise
