@@ -1,0 +1,398 @@
+"""[ETL] TABLE_FORMAT = iceberg: the same rows as the Parquet run, one commit per write, a second
+engine (DuckDB) reading the tables by path, the stream exactly once, a kill on S3, maintenance.
+
+etl.py runs in its own process (its JVM gets Iceberg's jars; the tests' shared session has none), and
+so does every Spark read of an Iceberg table (``spark_view``). Snapshots are read from the tables'
+metadata files (plain JSON).
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.metadata
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sparkify.schemas import TABLES
+from sparkify.session import ICEBERG_JARS_DIR, local_jars
+from tests import s3server
+from tests.conftest import ROOT, SAMPLE, read_table
+from tests.test_stream import DAYS, add_day, wait_for
+
+needs_iceberg = pytest.mark.skipif(
+    not glob.glob(os.path.join(ICEBERG_JARS_DIR, "iceberg-spark-runtime-*.jar")),
+    reason="Iceberg jars absent: `make jars` (make test does it)",
+)
+pytestmark = needs_iceberg
+BUCKET = "sparkify-iceberg"
+
+
+def config(path, input_root, output_root, extra=""):
+    path.write_text(
+        f"[ETL]\nINPUT_DATA = {input_root}\nOUTPUT_DATA = {output_root}\nTABLE_FORMAT = iceberg\n"
+        "[SPARK]\nMASTER = local[2]\nSHUFFLE_PARTITIONS = 2\n[CATALOG]\nTYPE = none\n" + extra
+    )
+    return str(path)
+
+
+def run_py(*args, timeout=900):
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+        check=False,
+    )
+
+
+def etl(cfg, *args):
+    done = run_py(os.path.join(ROOT, "etl.py"), "--config", cfg, *args)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done
+
+
+def report_of(done):
+    path = next(line.split("Report: ", 1)[1].strip() for line in done.stdout.splitlines() if "Report: " in line)
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+DUMP = """
+import json, sys
+from sparkify.analyst import run_queries
+from sparkify.config import Settings, load_settings
+from sparkify.quality import DEFAULT_CHECKS, run_checks
+from sparkify.schemas import TABLES
+from sparkify.session import build_session
+from tests.conftest import read_table
+cfg, root = sys.argv[1], sys.argv[2]
+settings = load_settings(cfg) if cfg else Settings(input_root="", output_root=root, master="local[2]")
+spark = build_session(settings, with_iceberg=True)
+rows = {t.name: read_table(spark, root, t.name) for t in TABLES}
+differing, report = run_queries(spark, root)
+checks = [c.name for c in run_checks(spark, root, DEFAULT_CHECKS) if c.status not in ("passed", "skipped")]
+print("DUMP" + json.dumps({"rows": rows, "queries_differing": differing, "queries": report, "failed": checks}))
+"""
+
+
+def spark_view(root, cfg=""):
+    """Each table read by Spark (tests.conftest.read_table) in a session with Iceberg, the analysts'
+    queries and the checks over the output: in a process of its own."""
+    done = run_py("-c", DUMP, cfg, root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.split("DUMP", 1)[1])
+
+
+def normal(rows):
+    return sorted((tuple(r) for r in json.loads(json.dumps(rows))), key=repr)
+
+
+def parquet_rows(spark, root):
+    return {t.name: normal(read_table(spark, root, t.name)) for t in TABLES}
+
+
+def duckdb_connection():
+    """DuckDB with the avro and iceberg extensions of the duckdb-ext-* wheels (no download)."""
+    import duckdb
+
+    con = duckdb.connect()
+    for package in ("duckdb-ext-avro", "duckdb-ext-iceberg"):
+        (path,) = [f for f in importlib.metadata.files(package) or [] if f.name.endswith(".duckdb_extension")]
+        con.execute(f"LOAD '{path.locate()}'")
+    return con
+
+
+def duckdb_rows(con, root):
+    """Each table opened by its path with iceberg_scan; timestamps as epoch milliseconds."""
+    found = {}
+    for table in TABLES:
+        cols = ", ".join(
+            f"epoch_ms({f.name})" if f.dataType.typeName() == "timestamp" else f.name for f in table.columns.fields
+        )
+        found[table.name] = normal(con.execute(f"SELECT {cols} FROM iceberg_scan('{root}/{table.name}')").fetchall())
+    return found
+
+
+def metadata(root, table):
+    """The table's current metadata (vN.metadata.json named by version-hint.text)."""
+    folder = os.path.join(root, table, "metadata")
+    with open(os.path.join(folder, "version-hint.text"), encoding="utf-8") as handle:
+        version = handle.read().strip()
+    with open(os.path.join(folder, f"v{version}.metadata.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def snapshots(meta):
+    """The current snapshot's ancestry, oldest first."""
+    by_id = {s["snapshot-id"]: s for s in meta.get("snapshots", [])}
+    chain, current = [], meta.get("current-snapshot-id")
+    while current in by_id:
+        chain.append(by_id[current])
+        current = by_id[current].get("parent-snapshot-id")
+    return chain[::-1]
+
+
+# --- the bundled sample ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def iceberg_sample(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("iceberg-sample")
+    out = str(folder / "out")
+    begun = time.monotonic()
+    done = etl(config(folder / "dl.cfg", SAMPLE, out))
+    print(f"\niceberg sample run: {time.monotonic() - begun:.1f} s (etl.py, own JVM)")
+    return out, report_of(done)
+
+
+@pytest.fixture(scope="module")
+def iceberg_view(iceberg_sample):
+    return spark_view(iceberg_sample[0])
+
+
+def test_the_sample_gives_the_parquet_runs_rows_and_passes_the_checks(spark, sample_run, iceberg_sample, iceberg_view):
+    result, parquet_root = sample_run
+    _, report = iceberg_sample
+    assert report["status"] == "ok"
+    assert [c["name"] for c in report["checks"] if c["status"] != "passed"] == []
+    assert {t["table"]: t["rows"] for t in report["tables"]} == {t.table: t.rows for t in result.tables}
+    expected = parquet_rows(spark, parquet_root)
+    for table in TABLES:
+        assert normal(iceberg_view["rows"][table.name]) == expected[table.name], table.name
+    assert iceberg_view["failed"] == []  # the checks, reading the Iceberg tables back
+    assert iceberg_view["queries_differing"] == 0, iceberg_view["queries"]  # the analysts' queries
+
+
+def test_each_table_is_an_iceberg_path_table_written_in_one_commit(iceberg_sample):
+    out, report = iceberg_sample
+    assert not os.path.exists(os.path.join(out, "_staging"))  # no staging folder, no swap
+    for table in TABLES:
+        meta = metadata(out, table.name)
+        assert meta["location"] == os.path.join(out, table.name)
+        (snapshot,) = snapshots(meta)  # one commit per table write
+        if table.name != "users":  # a MERGE statement takes no write options
+            assert snapshot["summary"]["sparkify.run-id"] == report["run_id"]
+    songs = metadata(out, "songs")
+    (spec,) = [s for s in songs["partition-specs"] if s["spec-id"] == songs["default-spec-id"]]
+    assert [f["name"] for f in spec["fields"]] == ["year"]
+    (order,) = [o for o in songs["sort-orders"] if o["order-id"] == songs["default-sort-order-id"]]
+    (field,) = order["fields"]
+    songs_schema = next(s for s in songs["schemas"] if s["schema-id"] == songs["current-schema-id"])
+    assert next(f["name"] for f in songs_schema["fields"] if f["id"] == field["source-id"]) == "artist_id"
+    data = os.path.join(out, "songs", "data")
+    folders = os.listdir(data)
+    assert folders and all(f.startswith("year=") for f in folders)  # no folder per artist
+    assert all(
+        os.path.isfile(os.path.join(data, f, name)) for f in folders for name in os.listdir(os.path.join(data, f))
+    )
+
+
+def test_duckdb_reads_each_table_by_its_path_with_sparks_rows(iceberg_sample, iceberg_view):
+    out, _ = iceberg_sample
+    got = duckdb_rows(duckdb_connection(), out)
+    for table in TABLES:
+        assert len(got[table.name]) > 0
+        assert got[table.name] == normal(iceberg_view["rows"][table.name]), table.name
+
+
+# --- incremental runs ----------------------------------------------------------------------------
+
+
+def test_an_incremental_run_replaces_only_the_months_it_touches_in_one_commit(spark, sample_run, tmp_path):
+    _, parquet_root = sample_run
+    src, out = tmp_path / "in", str(tmp_path / "out")
+    shutil.copytree(os.path.join(SAMPLE, "song_data"), src / "song_data")
+    shutil.copytree(os.path.join(SAMPLE, "log_data", "2018", "11"), src / "log_data" / "2018" / "11")
+    cfg = config(tmp_path / "dl.cfg", str(src), out)
+    etl(cfg, "--skip-checks")
+    before = {t.name: snapshots(metadata(out, t.name)) for t in TABLES}
+
+    shutil.copytree(os.path.join(SAMPLE, "log_data", "2018", "12"), src / "log_data" / "2018" / "12")
+    report = report_of(etl(cfg, "--since", "2018-12-01", "--until", "2018-12-01"))
+
+    assert report["status"] == "ok", report
+    after = {t.name: snapshots(metadata(out, t.name)) for t in TABLES}
+    for name in ("songs", "artists"):  # song_data/ unchanged: not written
+        assert after[name] == before[name], name
+    for name in ("songplays", "time"):
+        assert after[name][:-1] == before[name], name  # one new commit on top of the old ones
+        summary = after[name][-1]["summary"]
+        assert summary["sparkify.run-id"] == report["run_id"]
+        assert (summary["operation"], summary.get("replace-partitions")) == ("overwrite", "true"), summary
+        assert summary["changed-partition-count"] == "1", summary  # 2018-12 only; 2018-11 kept as it was
+        assert summary.get("deleted-data-files", "0") == "0", summary  # nothing of November rewritten
+    assert len(after["users"]) == len(before["users"]) + 1  # MERGE INTO: one commit
+    assert after["users"][-1]["summary"]["operation"] == "overwrite"
+    assert duckdb_rows(duckdb_connection(), out) == parquet_rows(spark, parquet_root)
+
+
+# --- the stream -----------------------------------------------------------------------------------
+
+TWO = ("songplays", "time")
+
+
+def test_a_killed_stream_restarts_exactly_once_and_maintenance_compacts_it(spark, sample_run, tmp_path):
+    from sparkify.stream import CHECKPOINT
+
+    _, parquet_root = sample_run
+    src, out = tmp_path / "in", str(tmp_path / "out")
+    shutil.copytree(os.path.join(SAMPLE, "song_data"), src / "song_data")
+    add_day(str(src), DAYS[0])
+    cfg = config(tmp_path / "dl.cfg", str(src), out)
+    commits = os.path.join(out, CHECKPOINT, "commits")
+    offsets = os.path.join(out, CHECKPOINT, "offsets")
+    job = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "etl.py"), "--config", cfg, "--stream", "--interval", "1"]
+        + ["--files-per-batch", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+    )
+    try:
+        wait_for(lambda: os.path.exists(os.path.join(commits, "0")), job, "batch 0 to commit", seconds=600)
+        add_day(str(src), DAYS[1])
+        wait_for(lambda: os.path.exists(os.path.join(offsets, "1")), job, "batch 1 to start", seconds=300)
+        time.sleep(3)  # inside batch 1
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(30)
+    add_day(str(src), DAYS[2])
+    killed_in = {t: [s["summary"].get("sparkify.stream-batch-id") for s in snapshots(metadata(out, t))] for t in TWO}
+    print(f"\nkilled with these batches committed: {killed_in}")
+
+    etl(cfg, "--stream", "--available-now", "--files-per-batch", "1")  # the checks run when it stops
+
+    for name in ("songplays", "time"):
+        appended = [s["summary"].get("sparkify.stream-batch-id") for s in snapshots(metadata(out, name))]
+        assert [b for b in appended if b is not None] == ["0", "1", "2"], (name, appended)  # each batch once
+    expected = parquet_rows(spark, parquet_root)
+    assert duckdb_rows(duckdb_connection(), out) == expected
+
+    def data_files(name):
+        return int(snapshots(metadata(out, name))[-1]["summary"]["total-data-files"])
+
+    files_before = {name: data_files(name) for name in ("songplays", "time")}
+    done = run_py(
+        "-m",
+        "sparkify.maintain",
+        "--config",
+        cfg,
+        "--compact",
+        "--expire-older-than",
+        "0s",
+        "--retain-last",
+        "1",
+        "--orphans-older-than",
+        "0s",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    print(done.stdout)
+    for name in ("songplays", "time"):
+        assert data_files(name) < files_before[name], (name, files_before)  # November's two batch files: one
+        assert len(metadata(out, name)["snapshots"]) == 1  # expired to the last one
+    assert duckdb_rows(duckdb_connection(), out) == expected  # the same rows
+
+
+# --- a kill during the songs write, on S3 ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    yield from s3server.run_seaweedfs(str(tmp_path_factory.mktemp("seaweedfs-iceberg")))
+
+
+def s3_config(path, endpoint):
+    return config(
+        path,
+        f"s3://{BUCKET}/raw",
+        f"s3://{BUCKET}/lake",
+        f"[AWS]\nAWS_ACCESS_KEY_ID = {s3server.ACCESS_KEY}\nAWS_SECRET_ACCESS_KEY = {s3server.SECRET_KEY}\n"
+        f"[S3]\nENDPOINT = {endpoint}\nPATH_STYLE_ACCESS = true\n",
+    )
+
+
+def _keys(client, prefix):
+    keys = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    return set(keys)
+
+
+def _version(client, table):
+    body = client.get_object(Bucket=BUCKET, Key=f"lake/{table}/metadata/version-hint.text")["Body"]
+    return int(body.read().decode().strip())
+
+
+@pytest.mark.skipif(not local_jars(), reason="S3A jars absent: `make jars` (make test does it)")
+def test_a_run_killed_while_writing_songs_to_s3_leaves_every_table_at_its_previous_snapshot(
+    spark, sample_run, endpoint, tmp_path
+):
+    _, parquet_root = sample_run
+    client = s3server.client(endpoint)
+    client.create_bucket(Bucket=BUCKET)
+    s3server.upload_tree(client, BUCKET, SAMPLE, "raw")
+    cfg = s3_config(tmp_path / "dl.cfg", endpoint)
+    root = f"s3a://{BUCKET}/lake"
+    etl(cfg, "--skip-checks")
+    first = _keys(client, "lake/")
+
+    for attempt in range(3):  # the kill must land before the songs commit: tried again if it came after it
+        versions = {t.name: _version(client, t.name) for t in TABLES}
+        before = _keys(client, "lake/")
+        job = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "etl.py"), "--config", cfg, "--skip-checks"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+        )
+        deadline = time.monotonic() + 600
+        try:
+            while not _keys(client, "lake/songs/data/") - before:
+                assert job.poll() is None, "the run ended before it wrote a songs file"
+                assert time.monotonic() < deadline, "the run never started writing songs"
+                time.sleep(0.05)
+        finally:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait(30)
+        if _version(client, "songs") == versions["songs"]:
+            break
+        print(f"\nattempt {attempt}: the songs commit came before the kill; again")
+    tables = tuple(f"lake/{t.name}/" for t in TABLES)
+    left = {k for k in _keys(client, "lake/") - before if k.startswith("lake/songs/")}
+    print(f"\nkilled while writing songs: {len(left)} songs objects left: {sorted(left)}")
+    assert left
+    # songs: no commit, its previous snapshot; a dimension written beside it may have committed (whole)
+    after = {t.name: _version(client, t.name) for t in TABLES}
+    assert after["songs"] == versions["songs"] and after["songplays"] == versions["songplays"]
+    print(f"metadata versions before the killed run {versions}, after it {after}")
+    view = spark_view(root, cfg)
+    expected = parquet_rows(spark, parquet_root)
+    for table in TABLES:
+        assert normal(view["rows"][table.name]) == expected[table.name], table.name  # whole
+
+    report = report_of(etl(cfg))  # the next run succeeds, checks included
+    assert report["status"] == "ok"
+    assert left <= _keys(client, "lake/")  # still there: referenced by no snapshot
+
+    since_first = {k for k in _keys(client, "lake/") - first if k.startswith(tables)}
+    done = run_py("-m", "sparkify.maintain", "--config", cfg, "--orphans-older-than", "0s")
+    assert done.returncode == 0, done.stderr[-3000:]
+    removed = {line.split(f"s3a://{BUCKET}/", 1)[1] for line in done.stdout.splitlines() if "removed orphan" in line}
+    print(done.stdout)
+    assert left <= removed <= since_first  # the killed run's files (and a retried attempt's): no snapshot has them
+    assert not left & _keys(client, "lake/")
+    view = spark_view(root, cfg)
+    for table in TABLES:
+        assert normal(view["rows"][table.name]) == expected[table.name], table.name
+    assert view["failed"] == [] and view["queries_differing"] == 0
