@@ -101,20 +101,31 @@ def use_s3a_committers(spark: SparkSession) -> None:
         conf.set(key, value)
 
 
-def client(settings: Settings, max_connections: int = 10) -> Any:
-    """A boto3 S3 client with the job's endpoint and credentials (the default AWS chain when
-    dl.cfg has no keys), for what S3A cannot do: conditional PUTs, many small GETs at once."""
+def _aws_client(service: str, settings: Settings, **extra: Any) -> Any:
+    """A boto3 client in the [EMR] region with the job's credentials (the default AWS chain:
+    environment, instance role, when dl.cfg has no keys)."""
     import boto3
-    from botocore.config import Config
 
     aws = settings.aws
     return boto3.client(
-        "s3",
+        service,
         region_name=settings.emr.region,
-        endpoint_url=settings.s3_endpoint or None,
         aws_access_key_id=aws.access_key_id or None,
         aws_secret_access_key=aws.secret_access_key or None,
         aws_session_token=aws.session_token or None,
+        **extra,
+    )
+
+
+def client(settings: Settings, max_connections: int = 10) -> Any:
+    """An S3 client at the job's endpoint, for what S3A cannot do: conditional PUTs, many small
+    GETs at once."""
+    from botocore.config import Config
+
+    return _aws_client(
+        "s3",
+        settings,
+        endpoint_url=settings.s3_endpoint or None,
         config=Config(
             s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
             max_pool_connections=max_connections,
@@ -125,14 +136,5 @@ def client(settings: Settings, max_connections: int = 10) -> Any:
 
 
 def glue_client(settings: Settings) -> Any:
-    """A boto3 Glue client in the [EMR] region (or AWS_DEFAULT_REGION) with the job's credentials."""
-    import boto3
-
-    aws = settings.aws
-    return boto3.client(
-        "glue",
-        region_name=settings.emr.region,
-        aws_access_key_id=aws.access_key_id or None,
-        aws_secret_access_key=aws.secret_access_key or None,
-        aws_session_token=aws.session_token or None,
-    )
+    """A Glue client (the Data Catalog of the [EMR] region)."""
+    return _aws_client("glue", settings)
