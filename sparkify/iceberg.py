@@ -216,17 +216,18 @@ class IcebergSink(ParquetSink):
         view = f"sparkify_users_{self.run_id.replace('-', '_')}"
         # MERGE wants a deterministic source; the users come from input_file_name() (the quarantine's
         # source file) upstream: their rows (one per user) are computed once here
-        df.select(*USERS.column_names).localCheckpoint(eager=True).createOrReplaceTempView(view)
+        # (a global view: a stream's micro-batch frame belongs to a session of its own)
+        df.select(*USERS.column_names).localCheckpoint(eager=True).createOrReplaceGlobalTempView(view)
         differs = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in USERS.column_names if c != "user_id")
         later = "t.last_seen IS NULL OR s.last_seen >= t.last_seen"
         try:
             self.spark.sql(
-                f"MERGE INTO {self.ident(USERS)} t USING {view} s ON t.user_id = s.user_id "
+                f"MERGE INTO {self.ident(USERS)} t USING global_temp.{view} s ON t.user_id = s.user_id "
                 f"WHEN MATCHED AND ({later}) AND ({differs}) THEN UPDATE SET * "
                 "WHEN NOT MATCHED THEN INSERT *"
             )
         finally:
-            self.spark.catalog.dropTempView(view)
+            self.spark.catalog.dropGlobalTempView(view)
 
     def append_batch(self, table: Table, df: DataFrame, batch_id: int) -> Written:
         """A micro-batch's rows, appended in one commit that records the batch id; a batch already

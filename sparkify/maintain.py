@@ -97,7 +97,6 @@ def maintain_table(
     from sparkify.iceberg import jvm_table
 
     begun = time.monotonic()
-    now = time.time() if now is None else now
     actions = spark._jvm.org.apache.iceberg.spark.actions.SparkActions.get(spark._jsparkSession)
     table = jvm_table(spark, ident)
     done = TableMaintenance(name, _count_snapshots(table), data_files_before=_data_files(table))
@@ -108,6 +107,7 @@ def maintain_table(
         table.refresh()
         actions.rewriteManifests(table).execute()
         table.refresh()
+    now = time.time() if now is None else now  # after the compaction: its snapshots are aged too
     expired = (
         actions.expireSnapshots(table)
         .expireOlderThan(int((now - expire_older_than) * 1000))
