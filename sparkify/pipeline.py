@@ -284,7 +284,7 @@ def build(
         tables = transform.star_schema(songs, events, sink.read(USERS), settings.duration_tolerance)
         plays = transform.song_plays(events)
         if plan.incremental:
-            months = _play_months(plays)
+            months = play_months(plays)
             for table, key in ((SONGPLAYS, "songplay_id"), (TIME, "start_time")):
                 old = sink.read(table, months)
                 if old is not None:
@@ -311,7 +311,7 @@ def publish(sink: ParquetSink, tables: Dict[str, DataFrame], plan: Plan, setting
         result.tables.append(write(SONGPLAYS))
 
 
-def _play_months(plays: DataFrame) -> List[Tuple[int, int]]:
+def play_months(plays: DataFrame) -> List[Tuple[int, int]]:
     """The (year, month) of the plays (a small collect: one row per month)."""
     rows = plays.select(F.year("start_time").alias("y"), F.month("start_time").alias("m")).distinct().collect()
     return sorted((r["y"], r["m"]) for r in rows)
@@ -344,7 +344,7 @@ def _written_condition(written: Written, plays: DataFrame) -> str:
         pairs = [dict(part.split("=", 1) for part in folder.split("/")) for folder in written.partitions_written]
         months = [(int(p["year"]), int(p["month"])) for p in pairs]
     else:  # written in place (S3): ask the data
-        months = _play_months(plays)
+        months = play_months(plays)
     return " OR ".join(f"(year = {y} AND month = {m})" for y, m in sorted(months)) or "FALSE"
 
 

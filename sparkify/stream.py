@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -32,7 +32,7 @@ from sparkify.errors import UserError
 from sparkify.extract import S3_FETCHES, parse_json_lines, read_json_tree
 from sparkify.load import quarantine_path, sink_for
 from sparkify.lock import OutputLock
-from sparkify.pipeline import register_tables, stage, write_report
+from sparkify.pipeline import play_months, register_tables, stage, write_report
 from sparkify.report import RunResult, SourceCounts, new_run_id
 from sparkify.schemas import (
     ARTISTS,
@@ -133,8 +133,11 @@ def process_batch(
     lines: DataFrame,
     batch_id: int,
     totals: Optional[SourceCounts] = None,
+    registered: Optional[Set[Tuple[int, int]]] = None,
 ) -> RunResult:
-    """One micro-batch through the batch stages; its rows published under batch-named files."""
+    """One micro-batch through the batch stages; its rows published under batch-named files.
+    ``totals``: records read and rejected since the stream started; ``registered``: the months
+    the catalog already knows (a batch with no new month registers nothing)."""
     result = RunResult(
         run_id=f"stream-batch-{batch_id:08d}", input_root=settings.input_root, output_root=settings.output_root
     )
@@ -158,7 +161,11 @@ def process_batch(
             result.tables.append(sink.append_batch(SONGPLAYS, songplays, batch_id))
             result.tables.append(sink.append_batch(TIME, times, batch_id))
             result.tables.append(sink.replace(USERS, tables[USERS.name]))
-        register_tables(spark, settings, result, only=(SONGPLAYS.name, TIME.name, USERS.name))
+        months = set(play_months(transform.song_plays(events))) if settings.catalog_type != "none" else set()
+        if registered is None or not months <= registered:  # new partitions: the catalog learns them
+            register_tables(spark, settings, result, only=(SONGPLAYS.name, TIME.name, USERS.name))
+            if registered is not None:
+                registered |= months
         result.status = "ok"
         return result
     except Exception as exc:
@@ -190,11 +197,12 @@ def run_stream(
         batches: List[int] = []
         failures: List[BaseException] = []
         totals = SourceCounts()  # records read and rejected since the stream started
+        registered: Set[Tuple[int, int]] = set()  # (year, month) partitions registered in the catalog
 
         def each(lines: DataFrame, batch_id: int) -> None:
             begun = time.monotonic()
             try:
-                process_batch(spark, settings, songs, lines, batch_id, totals)
+                process_batch(spark, settings, songs, lines, batch_id, totals, registered)
             except BaseException as exc:
                 failures.append(exc)
                 raise

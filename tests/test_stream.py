@@ -71,7 +71,7 @@ def test_a_killed_stream_restarts_without_losing_or_repeating_a_play(spark, sett
         assert got[table] == expected[table], table
 
 
-def wait_for(condition, job, what, seconds=180):
+def wait_for(condition, job, what, seconds=600):
     deadline = time.monotonic() + seconds
     while not condition():
         assert job.poll() is None, f"the stream ended while waiting for {what}"
