@@ -534,6 +534,8 @@ def main(argv: Optional[List[str]] = None) -> int:  # noqa: PLR0915
         if stream is not None:
             stop_stream(stream)
             results["stream_log_tail"] = tail(log_path, 4000)
+        reports = sorted(glob.glob(os.path.join(output, "_reports", "stream-batch-*.json")))
+        results["all_batch_reports"] = batch_reports(output, [int(p[-13:-5]) for p in reports])
         broker_gen.close()  # stops the broker by its pid
         results["machine"]["load_at_end"] = loadavg()
         kept = [r for r in results["runs"] if r["target_rate"] and r["name"] != "warm-up" and r["keeps_up"]]
