@@ -276,19 +276,26 @@ class IcebergSink(ParquetSink):
     def _committed(self, table: Table, begun: float, total: bool = False, added: bool = True) -> Written:
         """What the table's latest commit did, from its snapshot summary: rows written (``total``: the
         table's rows, as a whole-table write), the table's data files, bytes and partitions."""
-        snapshot = jvm_table(self.spark, self.ident(table)).currentSnapshot()
+        iceberg = jvm_table(self.spark, self.ident(table))
+        snapshot = iceberg.currentSnapshot()
         summary: Dict[str, str] = dict(snapshot.summary()) if snapshot is not None else {}
         rows = int(summary.get("total-records" if total else "added-records", 0)) if added else 0
-        partitions = 0
-        if table.partition_by and snapshot is not None:
-            partitions = self.spark.table(f"{self.ident(table)}.partitions").count()
+        partitions = set()
+        if table.partition_by and snapshot is not None:  # from the manifests, in the driver: no Spark job
+            tasks = iceberg.newScan().planFiles()
+            try:
+                it = tasks.iterator()
+                while it.hasNext():
+                    partitions.add(str(it.next().file().partition()))
+            finally:
+                tasks.close()
         return Written(
             table=table.name,
             path=table_path(self.root, table),
             rows=rows,
             files=int(summary.get("total-data-files", 0)),
             bytes=int(summary.get("total-files-size", 0)),
-            partitions=partitions,
+            partitions=len(partitions),
             seconds=time.monotonic() - begun,
         )
 
