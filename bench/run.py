@@ -541,6 +541,8 @@ def load_results() -> Dict[str, Dict]:
             continue
         with open(path, encoding="utf-8") as handle:
             body = json.load(handle)
+        if not {"set", "summary", "runs"} <= set(body) or body["set"] not in datasets.SETS:
+            continue  # another benchmark's file (e.g. kafka_bench.py's kafka.json)
         name = display_name(body)
         # An old <set>.json run with --skip-checks and a newer <set>.skip-checks.json share a name: the newer wins.
         if name not in found or body.get("finished_at", "") >= found[name].get("finished_at", ""):
