@@ -310,7 +310,8 @@ def register(spark: Any, settings: Settings, only: Sequence[str] = ()) -> Option
         for t in _tables(settings)
         if (not only or t.name in only) and path_exists(spark, join_uri(settings.output_root, t.name))
     ]
-    partitions = {t.name: list_partitions(spark, settings.output_root, t) for t in chosen}
+    iceberg = settings.table_format == "iceberg"  # Iceberg keeps its partitions in its own metadata
+    partitions = {t.name: [] if iceberg else list_partitions(spark, settings.output_root, t) for t in chosen}
     tables = [s for s in shapes(settings, partitions) if s.name in partitions]
     if settings.catalog_type == "glue":
         from sparkify import s3
