@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import List, Optional
 
 from sparkify.config import DEFAULT_CONFIG, load_settings
-from sparkify.errors import EXIT_JVM_DIED, UserError, explain, jvm_failure, redact
+from sparkify.errors import EXIT_JVM_DIED, UserError, exception_chain, explain, jvm_failure, redact
 from sparkify.session import jvm_errors, jvm_exit_code, remove_jvm_error_log
 
 
@@ -140,11 +140,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 def _jvm_exit_code(exc: BaseException, wait_seconds: float = 5.0) -> Optional[int]:
     """The Spark JVM's exit status once it has died; None while it runs. A lost connection to
     it (the py4j gateway) means it is dying: give it a moment to exit."""
-    lost = (
-        "Py4JNetworkError" in repr(type(exc))
-        or isinstance(exc, ConnectionError)
-        or any(isinstance(e, ConnectionError) or type(e).__name__ == "Py4JNetworkError" for e in _chain(exc))
-    )
+    lost = any(isinstance(e, ConnectionError) or type(e).__name__ == "Py4JNetworkError" for e in exception_chain(exc))
     deadline = time.monotonic() + (wait_seconds if lost else 0.0)
     while True:
         try:
@@ -154,15 +150,6 @@ def _jvm_exit_code(exc: BaseException, wait_seconds: float = 5.0) -> Optional[in
         if code is not None or time.monotonic() >= deadline:
             return code
         time.sleep(0.1)
-
-
-def _chain(exc: BaseException) -> List[BaseException]:
-    found: List[BaseException] = []
-    current: Optional[BaseException] = exc
-    while current is not None and current not in found:
-        found.append(current)
-        current = current.__cause__ or current.__context__
-    return found
 
 
 if __name__ == "__main__":

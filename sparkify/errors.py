@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional
+from typing import Iterable, List, Optional
 
 
 class UserError(Exception):
@@ -87,26 +87,25 @@ def note_stage(exc: BaseException, name: str) -> None:
             pass
 
 
+def exception_chain(exc: BaseException) -> List[BaseException]:
+    """The exception and those it was raised while handling (``__cause__``/``__context__``)."""
+    found: List[BaseException] = []
+    current: Optional[BaseException] = exc
+    while current is not None and all(current is not e for e in found):
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
 def stage_of(exc: BaseException) -> Optional[str]:
     """The stage noted on the exception, or on one it was raised while handling."""
-    seen = set()
-    current: Optional[BaseException] = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        found = getattr(current, "sparkify_stage", None)
-        if found:
-            return found
-        current = current.__cause__ or current.__context__
-    return None
+    return next((e.sparkify_stage for e in exception_chain(exc) if getattr(e, "sparkify_stage", None)), None)
 
 
 def _chain_text(exc: BaseException) -> str:
     """The text of an exception and of those it was raised while handling, Java class names included."""
     parts = []
-    seen = set()
-    current: Optional[BaseException] = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in exception_chain(exc):
         parts.append(f"{type(current).__name__}: {current}")
         java = getattr(current, "java_exception", None)
         if java is not None:
@@ -114,7 +113,6 @@ def _chain_text(exc: BaseException) -> str:
                 parts.append(f"{java.getClass().getName()}: {java.toString()}")
             except Exception:  # the JVM may be gone
                 pass
-        current = current.__cause__ or current.__context__
     return "\n".join(parts)
 
 

@@ -18,7 +18,6 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -36,7 +35,7 @@ from sparkify.load import ParquetSink, Written, quarantine_path, sink_for
 from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
-from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table, songs_table_spec
+from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, songs_table_spec
 from sparkify.session import build_session, local_jars
 from sparkify.storage import (
     FileListing,
@@ -50,7 +49,6 @@ from sparkify.storage import (
 )
 
 STATE = "_state/inputs.json"  # what the last successful run read (for incremental runs)
-DIMENSION_WRITERS = 4  # dimension tables written at once
 
 
 @contextmanager
@@ -211,7 +209,7 @@ def save_state(spark: SparkSession, settings: Settings, plan: Plan, run_id: str)
 # --- read -------------------------------------------------------------------------------------
 
 
-def _counts(flagged: DataFrame, listing: FileListing, plays: bool) -> SourceCounts:
+def count_source(flagged: DataFrame, listing: FileListing, plays: bool) -> SourceCounts:
     row = transform.tally(flagged, plays).first()
     return SourceCounts(
         files=listing.files,
@@ -232,7 +230,7 @@ def read_inputs(spark: SparkSession, settings: Settings, plan: Plan, result: Run
             client = s3.client(settings, max_connections=S3_FETCHES) if s3.is_s3(settings.input_root) else None
             raw = extract(spark, settings.input_root, plan.log_files, client)
             songs = transform.flag_song_rows(raw.songs).persist(StorageLevel.MEMORY_AND_DISK)
-            result.sources["song_data"] = _counts(songs, plan.song_listing, plays=False)
+            result.sources["song_data"] = count_source(songs, plan.song_listing, plays=False)
         with stage(stages, "list input", log=False):
             if plan.incremental:
                 sizes = sum(status[0] for status in plan.log_statuses.values() if status)
@@ -241,7 +239,7 @@ def read_inputs(spark: SparkSession, settings: Settings, plan: Plan, result: Run
                 log_listing = count_input(spark, join_uri(settings.input_root, "log_data"))
         with stage(stages, "read logs (parse, flag repeats, cache, count)", log=False):
             logs = transform.flag_log_rows(raw.logs).persist(StorageLevel.MEMORY_AND_DISK)
-            result.sources["log_data"] = _counts(logs, log_listing, plays=True)
+            result.sources["log_data"] = count_source(logs, log_listing, plays=True)
     return Inputs(songs=songs, logs=logs)
 
 
@@ -295,20 +293,17 @@ def build(
 
 
 def publish(sink: ParquetSink, tables: Dict[str, DataFrame], plan: Plan, settings: Settings, result: RunResult) -> None:
-    """The dimensions side by side (each a few thousand rows: their seconds are stage latency,
-    not work), then the fact. songplays and time keep the months this run has no rows for."""
-    order = [t for t in (songs_table_spec(settings.songs_partition_by), ARTISTS, USERS, TIME) if t.name in tables]
-
-    def write(table: Table) -> Written:
-        with stage(result.stages, f"write {table.name}", log=False):
-            if table in (TIME, SONGPLAYS):
-                return sink.replace_partitions(table, tables[table.name])
-            return sink.replace(table, tables[table.name])
-
+    """Dimensions first, the fact last. songplays and time keep the months this run has no rows for."""
+    songs = songs_table_spec(settings.songs_partition_by)
     with stage(result.seconds, "load"):
-        with ThreadPoolExecutor(max_workers=DIMENSION_WRITERS) as pool:
-            result.tables.extend(pool.map(write, order))
-        result.tables.append(write(SONGPLAYS))
+        for table in (songs, ARTISTS, USERS, TIME, SONGPLAYS):
+            if table.name not in tables:
+                continue
+            with stage(result.stages, f"write {table.name}", log=False):
+                if table in (TIME, SONGPLAYS):
+                    result.tables.append(sink.replace_partitions(table, tables[table.name]))
+                else:
+                    result.tables.append(sink.replace(table, tables[table.name]))
 
 
 def play_months(plays: DataFrame) -> List[Tuple[int, int]]:

@@ -32,7 +32,7 @@ from sparkify.errors import UserError
 from sparkify.extract import S3_FETCHES, parse_json_lines, read_json_tree
 from sparkify.load import quarantine_path, sink_for
 from sparkify.lock import OutputLock
-from sparkify.pipeline import play_months, register_tables, stage, write_report
+from sparkify.pipeline import count_source, play_months, register_tables, stage, write_report
 from sparkify.report import RunResult, SourceCounts, new_run_id
 from sparkify.schemas import (
     ARTISTS,
@@ -47,7 +47,7 @@ from sparkify.schemas import (
     USERS,
     songs_table_spec,
 )
-from sparkify.storage import join_uri
+from sparkify.storage import FileListing, join_uri
 
 CHECKPOINT = "_checkpoints/log_data"
 
@@ -146,10 +146,7 @@ def process_batch(
     flagged = transform.flag_log_rows(parse_json_lines(lines, LOG_SCHEMA)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         with stage(result.seconds, "extract", log=False):
-            row = transform.tally(flagged, True).first()
-            result.sources["log_data"] = SourceCounts(
-                read=row["read"], used=row["used"], rejected=row["rejected"], next_song=row["next_song"]
-            )
+            result.sources["log_data"] = count_source(flagged, FileListing(0, 0, 0), plays=True)
         with stage(result.seconds, "load", log=False):
             result.quarantine.append(sink.quarantine(transform.rejected(flagged, "log_data")))
         _alert_rejects(result, totals, settings)

@@ -82,6 +82,8 @@ BROKER_LIB = os.path.join(ROOT, ".kafka", "lib")
 BROKER_STAMP = ".complete"  # in BROKER_LIB: the POM's sha256, written last
 # A fixed plugin version: the same resolution on every machine, whatever Maven's default is.
 PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
+# Batch mode, quiet, checksums enforced, plain output.
+MVN_FLAGS = ("-B", "-q", "--strict-checksums", "-Dstyle.color=never")
 
 
 def jar_name(coordinate: str) -> str:
@@ -156,10 +158,7 @@ def fetch_artifacts(artifacts: tuple, target: str) -> int:
         for coordinate in missing:
             cmd = [
                 mvn,
-                "-B",
-                "-q",
-                "--strict-checksums",
-                "-Dstyle.color=never",
+                *MVN_FLAGS,
                 f"{PLUGIN}:copy",
                 f"-Dartifact={coordinate}:jar",
                 f"-DoutputDirectory={tmp}",
@@ -200,10 +199,7 @@ def fetch_broker() -> int:
         lib = os.path.join(tmp, "lib")
         cmd = [
             mvn,
-            "-B",
-            "-q",
-            "--strict-checksums",
-            "-Dstyle.color=never",
+            *MVN_FLAGS,
             "-f",
             BROKER_POM,
             f"{PLUGIN}:copy-dependencies",
