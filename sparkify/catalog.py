@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlparse
 
 from sparkify.config import DEFAULT_CONFIG, Settings, load_settings
 from sparkify.errors import UserError
-from sparkify.schemas import TABLES, Table, songs_table_spec
+from sparkify.schemas import ICEBERG_SONGS_PARTITION_BY, TABLES, Table, songs_table_spec
 from sparkify.storage import is_local, join_uri, local_path, path_exists
 
 CATALOG_DIR = "_catalog"
@@ -74,12 +74,14 @@ def hive_type(data_type: Any) -> str:
     return HIVE_TYPES[type(data_type).__name__]
 
 
-def shapes(settings: Settings, partitions: Dict[str, List[Tuple[str, ...]]]) -> List[Shape]:
+def shapes(
+    settings: Settings, partitions: Dict[str, List[Tuple[str, ...]]], metadata: Optional[Dict[str, str]] = None
+) -> List[Shape]:
     """The five tables of the output as the catalog must describe them. ``partitions``: per
-    partitioned table, its partitions' values (from listing the written folders)."""
+    partitioned table, its partitions' values (from listing the written folders); ``metadata``:
+    per Iceberg table, its current metadata file."""
     found = []
-    for base in TABLES:
-        table: Table = songs_table_spec(settings.songs_partition_by) if base.name == "songs" else base
+    for table in _tables(settings):
         keys = tuple((c, hive_type(table.columns[c].dataType)) for c in table.partition_by)
         columns = tuple(
             (f.name, hive_type(f.dataType)) for f in table.columns.fields if f.name not in table.partition_by
@@ -92,6 +94,7 @@ def shapes(settings: Settings, partitions: Dict[str, List[Tuple[str, ...]]]) -> 
                 partition_keys=keys,
                 partitions=tuple(sorted(partitions.get(table.name, ()))),
                 table_format=settings.table_format,
+                metadata_location=(metadata or {}).get(table.name, ""),
             )
         )
     return found
@@ -310,9 +313,15 @@ def register(spark: Any, settings: Settings, only: Sequence[str] = ()) -> Option
         for t in _tables(settings)
         if (not only or t.name in only) and path_exists(spark, join_uri(settings.output_root, t.name))
     ]
-    iceberg = settings.table_format == "iceberg"  # Iceberg keeps its partitions in its own metadata
-    partitions = {t.name: [] if iceberg else list_partitions(spark, settings.output_root, t) for t in chosen}
-    tables = [s for s in shapes(settings, partitions) if s.name in partitions]
+    metadata: Dict[str, str] = {}
+    if settings.table_format == "iceberg":  # Iceberg keeps its partitions in its own metadata
+        from sparkify.iceberg import metadata_location
+
+        partitions: Dict[str, List[Tuple[str, ...]]] = {t.name: [] for t in chosen}
+        metadata = {t.name: metadata_location(spark, settings.output_root, t) for t in chosen}
+    else:
+        partitions = {t.name: list_partitions(spark, settings.output_root, t) for t in chosen}
+    tables = [s for s in shapes(settings, partitions, metadata) if s.name in partitions]
     if settings.catalog_type == "glue":
         from sparkify import s3
 
@@ -321,7 +330,9 @@ def register(spark: Any, settings: Settings, only: Sequence[str] = ()) -> Option
 
 
 def _tables(settings: Settings) -> List[Table]:
-    return [songs_table_spec(settings.songs_partition_by) if t.name == "songs" else t for t in TABLES]
+    """The five tables in the output's layout (an Iceberg songs table is by year only)."""
+    songs_by = ICEBERG_SONGS_PARTITION_BY if settings.table_format == "iceberg" else settings.songs_partition_by
+    return [songs_table_spec(songs_by) if t.name == "songs" else t for t in TABLES]
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 from sparkify.config import Settings
 from sparkify.errors import UserError
 from sparkify.load import ParquetSink, Written, table_path
-from sparkify.schemas import SONGS, USERS, Table
+from sparkify.schemas import ICEBERG_SONGS_PARTITION_BY, SONGS, USERS, Table, songs_table_spec
 from sparkify.session import ICEBERG_CATALOG, iceberg_catalog_conf, iceberg_root
 from sparkify.storage import is_local, join_uri, local_path, path_exists
 
@@ -51,8 +51,6 @@ PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "50",
 }
-SONGS_PARTITION = ("year",)
-SONGS_ORDER = ("artist_id",)
 SQL_TYPES = {"StringType": "string", "LongType": "bigint", "IntegerType": "int", "DoubleType": "double"}
 SQL_TYPES["TimestampType"] = "timestamp"
 
@@ -161,18 +159,7 @@ class IcebergSink(ParquetSink):
     def _ensure(self, table: Table) -> Table:
         """Create the table when the output has none (one metadata commit, no snapshot): songs
         partitioned by year and written ordered by artist_id, whatever [ETL] SONGS_PARTITION_BY says."""
-        spec = table
-        if table.name == SONGS.name:
-            spec = Table(
-                name=table.name,
-                kind=table.kind,
-                columns=table.columns,
-                primary_key=table.primary_key,
-                partition_by=SONGS_PARTITION,
-                sort_within=SONGS_ORDER,
-                references=table.references,
-                sources=table.sources,
-            )
+        spec = songs_table_spec(ICEBERG_SONGS_PARTITION_BY) if table.name == SONGS.name else table
         if self.exists(table):
             return spec
         path = table_path(self.root, table)
@@ -298,6 +285,16 @@ class IcebergSink(ParquetSink):
             partitions=len(partitions),
             seconds=time.monotonic() - begun,
         )
+
+
+def metadata_location(spark: SparkSession, output_root: str, table: Table) -> str:
+    """The table's current metadata file (what a Glue table's ``metadata_location`` names, so Athena and
+    EMR read this snapshot), from the table's public ``metadata_log_entries`` view."""
+    ident = f"{catalog_for(spark, output_root)}.{table.name}"
+    row = spark.sql(f"SELECT file FROM {ident}.metadata_log_entries ORDER BY timestamp DESC LIMIT 1").first()
+    if row is None:
+        raise UserError(f"The Iceberg table {table_path(output_root, table)} has no metadata file; run the job again.")
+    return row["file"]
 
 
 def snapshot_summaries(spark: SparkSession, output_root: str, table: Table) -> List[Dict[str, str]]:

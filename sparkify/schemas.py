@@ -188,6 +188,11 @@ TABLES: Tuple[Table, ...] = (SONGS, ARTISTS, USERS, TIME, SONGPLAYS)
 TABLES_BY_NAME: Dict[str, Table] = {t.name: t for t in TABLES}
 
 
+# An Iceberg songs table: by year, rows sorted by artist_id (its files' column statistics prune by
+# artist_id), whatever [ETL] SONGS_PARTITION_BY says.
+ICEBERG_SONGS_PARTITION_BY: Tuple[str, ...] = ("year",)
+
+
 def songs_table_spec(partition_by: Tuple[str, ...]) -> Table:
     """SONGS in the layout asked for: by (year, artist_id), or by year with rows sorted by artist_id."""
     if partition_by == SONGS.partition_by:

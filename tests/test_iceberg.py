@@ -18,8 +18,12 @@ import subprocess
 import sys
 import time
 
+import boto3
 import pytest
+from moto import mock_aws
 
+from sparkify import catalog
+from sparkify.config import Settings
 from sparkify.schemas import TABLES
 from sparkify.session import ICEBERG_JARS_DIR, local_jars
 from tests import s3server
@@ -76,6 +80,7 @@ from sparkify.analyst import run_queries
 from sparkify.config import Settings, load_settings
 from sparkify.quality import DEFAULT_CHECKS, run_checks
 from sparkify.schemas import TABLES
+from sparkify.iceberg import metadata_location
 from sparkify.session import build_session
 from tests.conftest import read_table
 cfg, root = sys.argv[1], sys.argv[2]
@@ -84,7 +89,9 @@ spark = build_session(settings, with_iceberg=True)
 rows = {t.name: read_table(spark, root, t.name) for t in TABLES}
 differing, report = run_queries(spark, root)
 checks = [c.name for c in run_checks(spark, root, DEFAULT_CHECKS) if c.status not in ("passed", "skipped")]
-print("DUMP" + json.dumps({"rows": rows, "queries_differing": differing, "queries": report, "failed": checks}))
+located = {t.name: metadata_location(spark, root, t) for t in TABLES}
+print("DUMP" + json.dumps({"rows": rows, "queries_differing": differing, "queries": report, "failed": checks,
+                           "metadata_location": located}))
 """
 
 
@@ -206,6 +213,26 @@ def test_duckdb_reads_each_table_by_its_path_with_sparks_rows(iceberg_sample, ic
     for table in TABLES:
         assert len(got[table.name]) > 0
         assert got[table.name] == normal(iceberg_view["rows"][table.name]), table.name
+
+
+def test_glue_points_each_table_at_its_current_metadata_file(iceberg_sample, iceberg_view):
+    """What Athena reads is the Glue table's metadata_location: it must be the file version-hint.text names."""
+    out, _ = iceberg_sample
+    settings = Settings(input_root="", output_root=out, table_format="iceberg")
+    located = iceberg_view["metadata_location"]
+    for table in TABLES:
+        with open(os.path.join(out, table.name, "metadata", "version-hint.text"), encoding="utf-8") as handle:
+            newest = os.path.join(out, table.name, "metadata", f"v{handle.read().strip()}.metadata.json")
+        assert located[table.name].replace("file:", "", 1) == newest, table.name
+    with mock_aws():
+        glue = boto3.client("glue", region_name="us-west-2")
+        catalog.GlueCatalog(glue, "sparkify").register(catalog.shapes(settings, {}, located))
+        found = {t["Name"]: t for t in glue.get_tables(DatabaseName="sparkify")["TableList"]}
+    for table in TABLES:
+        got = found[table.name]
+        assert got["Parameters"] == {"table_type": "ICEBERG", "metadata_location": located[table.name]}
+        assert sorted(c["Name"] for c in got["StorageDescriptor"]["Columns"]) == sorted(table.column_names)
+        assert got.get("PartitionKeys", []) == []  # Iceberg keeps its partitioning in its metadata
 
 
 # --- incremental runs ----------------------------------------------------------------------------
