@@ -54,6 +54,15 @@ def sample_run(spark, settings):
     return result, settings.output_root
 
 
+@pytest.fixture(scope="session")
+def endpoint(tmp_path_factory):
+    """One real S3 server (SeaweedFS, tests/s3server.py) on 127.0.0.1 for the whole test run, stopped by its
+    process id at the end; each module keeps to a bucket of its own."""
+    from tests import s3server
+
+    yield from s3server.run_seaweedfs(str(tmp_path_factory.mktemp("seaweedfs")))
+
+
 def read_table(spark, root, name):
     """Read an output table back with its declared schema, Parquet or Iceberg (its metadata/ folder; the
     session then needs Iceberg's jars); timestamps as epoch milliseconds."""
@@ -72,12 +81,12 @@ def read_table(spark, root, name):
     return [tuple(r) for r in df.select(cols).collect()]
 
 
-def start_etl(*args):
+def start_etl(*args, master="local[1]"):
     """etl.py in its own process group (so a test can kill -9 the driver and its JVM)."""
     import subprocess
 
     return subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "etl.py"), *args, "--master", "local[1]"],
+        [sys.executable, os.path.join(ROOT, "etl.py"), *args, "--master", master],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

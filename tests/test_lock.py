@@ -64,11 +64,6 @@ def test_a_hold_from_another_host_is_stale_once_not_refreshed(settings, tmp_path
             hold.acquire()
 
 
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory):
-    yield from s3server.run_seaweedfs(str(tmp_path_factory.mktemp("seaweedfs-lock")))
-
-
 def test_on_s3_a_conditional_put_lets_one_run_hold_the_output(settings, endpoint):
     client = s3server.client(endpoint)
     client.create_bucket(Bucket="locks")

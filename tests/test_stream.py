@@ -40,7 +40,11 @@ def test_a_killed_stream_restarts_without_losing_or_repeating_a_play(spark, sett
     add_day(str(src), DAYS[0])
     commits = os.path.join(out, CHECKPOINT, "commits")
     offsets = os.path.join(out, CHECKPOINT, "offsets")
+    cfg = tmp_path / "dl.cfg"  # the defaults, but no catalog: this test is about the stream's exactly-once
+    cfg.write_text("[CATALOG]\nTYPE = none\n")
     job = start_etl(
+        "--config",
+        str(cfg),
         "--stream",
         "--interval",
         "1",
@@ -50,6 +54,7 @@ def test_a_killed_stream_restarts_without_losing_or_repeating_a_play(spark, sett
         str(src),
         "--output",
         out,
+        master="local[2]",
     )
     try:
         wait_for(lambda: os.path.exists(os.path.join(commits, "0")), job, "batch 0 to commit")
