@@ -60,7 +60,9 @@ def finish(process, err, timeout=300):
 
 
 def test_a_killed_jvm_is_named_with_its_signal_and_stage(tmp_path):
-    process, err = etl(tmp_path, "--master", "local[1]", "--skip-checks")
+    config = tmp_path / "no-catalog.cfg"
+    config.write_text("[CATALOG]\nTYPE = none\n")  # the defaults; no metastore to start before the kill
+    process, err = etl(tmp_path, "--config", str(config), "--master", "local[1]", "--skip-checks")
     deadline = time.monotonic() + 240
     while "transform done" not in (tmp_path / "stderr.txt").read_text() and time.monotonic() < deadline:
         assert process.poll() is None, (tmp_path / "stderr.txt").read_text()[-2000:]
