@@ -125,7 +125,7 @@ def run(
         inputs.logs.unpersist()
         sink.release()
         if checks:
-            verify(spark, settings, checks, plan, plays, result)
+            verify(spark, settings, checks, plan, plays, result, sink.as_written())
         result.status = "checks failed" if result.checks_failed else "ok"
         if plan.songs_kept:
             result.message = "songs and artists: song_data/ unchanged, tables kept (--rebuild-songs rebuilds them)"
@@ -322,15 +322,17 @@ def verify(
     plan: Plan,
     plays: DataFrame,
     result: RunResult,
+    as_written: Optional[Dict[str, DataFrame]] = None,
 ) -> None:
-    """The checks over the tables as written. A full run's songplays must hold every usable
+    """The checks over the tables as written (``as_written``: those the run wrote whole, as cached
+    during the write; the others read back). A full run's songplays must hold every usable
     NextSong event read (an incremental run adds to months that hold other days too)."""
     with stage(result.seconds, "checks"), stage(result.stages, "checks", log=False):
         written = next(t for t in result.tables if t.table == SONGPLAYS.name)
         context = {"written_partitions": _written_condition(written, plays)}
         if not plan.incremental:
             context["next_song_events"] = result.sources["log_data"].next_song
-        result.checks = run_checks(spark, settings.output_root, checks, context)
+        result.checks = run_checks(spark, settings.output_root, checks, context, as_written)
 
 
 def _written_condition(written: Written, plays: DataFrame) -> str:
@@ -443,6 +445,8 @@ def execute(
     started: Dict[str, float] = {}
     with stage(started, "start Spark session", log=False):
         spark = build_session(settings, with_kafka=kafka)
+    if mode != "checks":  # the local catalog opens while the run reads and writes
+        catalog.open_in_background(spark, settings)
     checks = [] if skip_checks else DEFAULT_CHECKS
     if mode == "stream":
         from sparkify.stream import run_stream

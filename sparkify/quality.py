@@ -3,10 +3,11 @@
     {'name': ..., 'test_sql': ..., 'expected_result': ...}          # equality
     {'name': ..., 'test_sql': ..., '>': 0}                          # or one comparison key
 
-``test_sql`` returns one value; it runs with spark.sql over the tables read back from the output
-(temp views named like the tables). ``{placeholders}`` in test_sql or the expected value are
-filled from the run (e.g. ``{next_song_events}``); a check whose placeholder the run does not
-know (as in --checks-only) is reported as skipped.
+``test_sql`` returns one value; it runs with spark.sql over the five tables as temp views named like
+them: after a run, the tables it wrote whole as it wrote them (cached during the write), the others
+read back from the output; with --checks-only every table read back. ``{placeholders}`` in
+test_sql or the expected value are filled from the run (e.g. ``{next_song_events}``); a check
+whose placeholder the run does not know (as in --checks-only) is reported as skipped.
 """
 
 from __future__ import annotations
@@ -122,21 +123,28 @@ class CheckResult:
         return self.status in ("failed", "error")
 
 
-def register_tables(spark: SparkSession, output_root: str, cache: bool = False) -> List[DataFrame]:
-    """Each table read back from the output with its declared schema, as a temp view; Parquet or
-    Iceberg tables alike (sparkify.iceberg.read_table_frame tells them apart).
+def register_tables(
+    spark: SparkSession, output_root: str, cache: bool = False, written: Optional[Mapping[str, DataFrame]] = None
+) -> List[DataFrame]:
+    """Each table as a temp view: read back from the output with its declared schema, Parquet or
+    Iceberg tables alike (sparkify.iceberg.read_table_frame tells them apart), or, for a table
+    in ``written``, the cached frame a run has just written whole (the sink's ``as_written``).
 
-    ``cache``: each table's files are read once, whatever the number of queries over it (the
+    ``cache``: each table read back is read once, whatever the number of queries over it (the
     songs table is thousands of one-row files; the checks used to scan all of them again for
-    each check: 106 s for the 21 default checks on the public shape). The caller unpersists."""
-    frames = []
+    each check: 106 s for the 21 default checks on the public shape). Returns the frames cached
+    here, which the caller unpersists."""
+    cached = []
     for table in TABLES:
+        if written and table.name in written:
+            written[table.name].select(*table.column_names).createOrReplaceTempView(table.name)
+            continue
         frame = read_table_frame(spark, output_root, table)
         if cache:
             frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            cached.append(frame)
         frame.createOrReplaceTempView(table.name)
-        frames.append(frame)
-    return frames
+    return cached
 
 
 def _comparison(check: Check) -> str:
@@ -184,13 +192,18 @@ def run_check(spark: SparkSession, check: Check, context: Mapping[str, Any]) -> 
 
 
 def run_checks(
-    spark: SparkSession, output_root: str, checks: Sequence[Check], context: Optional[Mapping[str, Any]] = None
+    spark: SparkSession,
+    output_root: str,
+    checks: Sequence[Check],
+    context: Optional[Mapping[str, Any]] = None,
+    written: Optional[Mapping[str, DataFrame]] = None,
 ) -> List[CheckResult]:
-    """Run every check (collecting all failures) over the tables under ``output_root``.
+    """Run every check (collecting all failures) over the tables under ``output_root``; the tables
+    in ``written`` (a run's, cached as written) are not read back.
 
     The checks are small queries over cached tables: a few run at once (Spark schedules the
     jobs of several threads side by side), in the order given in the results."""
-    frames = register_tables(spark, output_root, cache=True)
+    frames = register_tables(spark, output_root, cache=True, written=written)
     try:
         with ThreadPoolExecutor(max_workers=CONCURRENT_CHECKS) as pool:
             return list(pool.map(lambda check: run_check(spark, check, context or {}), checks))
