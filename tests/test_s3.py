@@ -146,17 +146,20 @@ def _pending(client, prefix):
 
 
 @needs_jars
-def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(spark, endpoint, s3_run, tmp_path):
+def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(
+    spark, endpoint, s3_run, sample_run, tmp_path
+):
     """S3A's committer: files are pending multipart uploads until job commit, so a run killed
     while writing leaves the previous tables whole; the next run aborts its uploads and completes.
 
-    The previous tables are the module's run (s3_run); the next run, on the same input, leaves them as they were."""
+    The previous tables are the module's run (s3_run: the local run's rows); the next run, on the same input, leaves
+    them as they were."""
     import signal
 
     _, _, _, client = s3_run
     root = f"s3a://{BUCKET}/lake"
     cfg = s3_config(tmp_path / "dl.cfg", endpoint, s3server.SECRET_KEY, "lake")
-    before = {t.name: sorted(read_table(spark, root, t.name), key=repr) for t in TABLES}
+    before = {t.name: sorted(read_table(spark, sample_run[1], t.name), key=repr) for t in TABLES}
     before_keys = {k for k in _keys(client, "lake/songs/") if k.endswith(".parquet")}
     assert before_keys and _pending(client, "lake/") == []
 

@@ -25,8 +25,8 @@ def add_day(src, day):
 def test_available_now_gives_the_batch_tables(spark, settings, sample_run, tmp_path):
     _, batch_root = sample_run
     out = str(tmp_path / "out")
-    batches = run_stream(spark, settings.with_overrides(output_root=out), available_now=True, files_per_batch=1)
-    assert batches == [0, 1, 2]
+    batches = run_stream(spark, settings.with_overrides(output_root=out), available_now=True, files_per_batch=2)
+    assert batches == [0, 1]  # three days: two, then one
     assert contents(spark, out) == contents(spark, batch_root)
     again = run_stream(spark, settings.with_overrides(output_root=out), available_now=True, files_per_batch=1)
     assert again == []  # nothing new: no batch, no change
