@@ -71,6 +71,7 @@ class KafkaSettings:
 TABLE_FORMATS = ("parquet", "iceberg")
 CATALOG_TYPES = ("auto", "glue", "local", "none")
 SONGS_LAYOUTS: Tuple[Tuple[str, ...], ...] = (("year", "artist_id"), ("year",))
+JIT_MODES = ("auto", "c1", "tiered")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,10 @@ class Settings:
     master: str = ""
     shuffle_partitions: int = 64
     driver_memory: str = "3g"
+    # The local JVM's compilers: c1 (the quick one only: a short run on small data spends half its
+    # CPU in the optimising C2 compiler), tiered (the JVM's default: long stages run faster), auto
+    # (c1 when a local run's log_data/ is small; see sparkify.session.quick_jit).
+    jit: str = "auto"
     duration_tolerance: float = 2.0
     max_rejected_share: float = 0.05
     # Folders of the songs table: year/artist_id (the default the analysts expect) or year
@@ -197,6 +202,9 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
     catalog_type = (_get(parser, "CATALOG", "TYPE", "auto") or "auto").lower()
     if catalog_type not in CATALOG_TYPES:
         raise UserError(f"{path}: [CATALOG] TYPE = {catalog_type!r} is not a catalog. Set glue, local, none or auto.")
+    jit = (_get(parser, "SPARK", "JIT", "auto") or "auto").lower()
+    if jit not in JIT_MODES:
+        raise UserError(f"{path}: [SPARK] JIT = {jit!r} is not a choice. Set auto, c1 or tiered.")
     return Settings(
         emr=emr,
         kafka=kafka,
@@ -211,6 +219,7 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
         master=_get(parser, "SPARK", "MASTER"),
         shuffle_partitions=number("SPARK", "SHUFFLE_PARTITIONS", "64", int),  # type: ignore[arg-type]
         driver_memory=_get(parser, "SPARK", "DRIVER_MEMORY", "3g") or "3g",
+        jit=jit,
         jars_packages=_get(parser, "SPARK", "JARS_PACKAGES"),
         s3_endpoint=_get(parser, "S3", "ENDPOINT"),
         s3_path_style=_get(parser, "S3", "PATH_STYLE_ACCESS", "false").lower() in ("1", "true", "yes"),

@@ -133,6 +133,29 @@ def runs_locally(settings: Settings) -> bool:
     return not under_spark_submit() and is_local_master(settings.master)
 
 
+# A local run whose log_data/ holds at most this many bytes compiles with C1 only ([SPARK] JIT = auto).
+# Measured (bench/README.md, "What each choice did"): the public data's shape (3.6 MiB of logs) runs
+# faster with C1 alone; events-1m (452 MiB) runs its heavy stages up to 1.8x slower with it.
+QUICK_JIT_MAX_LOG_BYTES = 64 * 1024 * 1024
+
+
+def quick_jit(settings: Settings) -> bool:
+    """Whether a local run's JVM should compile with C1 only ([SPARK] JIT)."""
+    if settings.jit != "auto":
+        return settings.jit == "c1"
+    from sparkify.storage import local_path
+
+    logs = os.path.join(local_path(settings.input_root), "log_data")
+    if "://" in settings.input_root.replace("file://", "", 1) or not os.path.isdir(logs):
+        return False  # on S3, or no log_data/ folder (a Kafka stream): the JVM's default
+    total = 0
+    for folder, _, names in os.walk(logs):
+        total += sum(os.path.getsize(os.path.join(folder, name)) for name in names)
+        if total > QUICK_JIT_MAX_LOG_BYTES:
+            return False
+    return True
+
+
 def spark_conf(
     settings: Settings,
     with_s3: Optional[bool] = None,
@@ -167,9 +190,7 @@ def spark_conf(
     }
     if not under_spark_submit():
         # Only takes effect where this process starts the driver's JVM (python etl.py, any master).
-        conf["spark.driver.extraJavaOptions"] = (
-            f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} -Dsparkify.jvm.errors={JVM_ERROR_LOG}"
-        )
+        conf["spark.driver.extraJavaOptions"] = driver_java_options(settings, local)
     if settings.master:
         conf["spark.master"] = settings.master
     if local:
@@ -203,12 +224,24 @@ def spark_conf(
     if settings.jars_packages:
         conf["spark.jars.packages"] = settings.jars_packages
     if settings.catalog_type == "local":  # the metastore beside the output (sparkify/catalog.py)
-        from sparkify.catalog import catalog_conf, derby_home
+        from sparkify.catalog import catalog_conf
 
         conf.update(catalog_conf(settings.output_root))
-        if "spark.driver.extraJavaOptions" in conf:
-            conf["spark.driver.extraJavaOptions"] += f" -Dderby.system.home={derby_home(settings.output_root)}"
     return conf
+
+
+def driver_java_options(settings: Settings, local: bool) -> str:
+    """The driver JVM's options where this process starts it: UTC, the log configuration, the file
+    for JVM errors, the local metastore's Derby home, and C1 only where ``quick_jit`` says so."""
+    options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"
+    options += f" -Dsparkify.jvm.errors={JVM_ERROR_LOG}"
+    if settings.catalog_type == "local":
+        from sparkify.catalog import derby_home
+
+        options += f" -Dderby.system.home={derby_home(settings.output_root)}"
+    if local and quick_jit(settings):
+        options += " -XX:TieredStopAtLevel=1"
+    return options
 
 
 def build_session(

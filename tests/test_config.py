@@ -134,3 +134,28 @@ def test_the_local_settings_can_be_forced_either_way(fast_local_fs):
     assert [key for key in LOCAL_RUN_ONLY if key in spark_conf(settings, local=False)] == []
     cluster = Settings(input_root="/in", output_root="/out", master="spark://h:7077")
     assert spark_conf(cluster, local=True)["spark.ui.enabled"] == "false"
+
+
+def test_a_local_run_on_small_logs_compiles_with_c1_only(tmp_path, monkeypatch):
+    from sparkify import session
+    from sparkify.config import Settings
+
+    logs = tmp_path / "in" / "log_data" / "2018" / "11"
+    logs.mkdir(parents=True)
+    (logs / "day.json").write_bytes(b"{}\n" * 1000)  # 3,000 bytes
+
+    def driver_options(jit="auto", master="local[2]", input_root=str(tmp_path / "in")):
+        settings = Settings(input_root=input_root, output_root=str(tmp_path / "out"), master=master, jit=jit)
+        return session.spark_conf(settings)["spark.driver.extraJavaOptions"].split()
+
+    assert "-XX:TieredStopAtLevel=1" in driver_options()
+    assert "-XX:TieredStopAtLevel=1" in driver_options(input_root="file://" + str(tmp_path / "in"))
+    assert "-XX:TieredStopAtLevel=1" not in driver_options(jit="tiered")
+    assert "-XX:TieredStopAtLevel=1" not in driver_options(master="spark://127.0.0.1:7077")  # executors elsewhere
+    assert "-XX:TieredStopAtLevel=1" not in driver_options(input_root="s3a://bucket/raw")
+    monkeypatch.setattr(session, "QUICK_JIT_MAX_LOG_BYTES", 2_999)
+    assert "-XX:TieredStopAtLevel=1" not in driver_options()  # more log bytes than that: the JVM's default
+    assert "-XX:TieredStopAtLevel=1" in driver_options(jit="c1")
+    assert load_settings(write(tmp_path, "[SPARK]\nJIT = Tiered\n"), env={}).jit == "tiered"
+    with pytest.raises(UserError, match=r"\[SPARK\] JIT = 'c2' is not a choice. Set auto, c1 or tiered"):
+        load_settings(write(tmp_path, "[SPARK]\nJIT = c2\n"), env={})
