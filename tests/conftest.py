@@ -68,6 +68,37 @@ def endpoint(tmp_path_factory):
     yield from s3server.run_seaweedfs(str(tmp_path_factory.mktemp("seaweedfs")))
 
 
+@pytest.fixture(scope="session")
+def public(tmp_path_factory):
+    """The benchmark's `public` set (the public data's shape: 14,896 song files, 8,056 events), by the generator."""
+    import subprocess
+
+    from bench.datasets import SETS
+
+    root = str(tmp_path_factory.mktemp("public"))
+    subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "make_sample.py"), "--out", root, *SETS["public"]], check=True
+    )
+    return root
+
+
+@pytest.fixture(scope="session")
+def public_run(public, tmp_path_factory):
+    """The default command (checks on, the local catalog) on it, once per test run: (process, output root)."""
+    import subprocess
+
+    out = str(tmp_path_factory.mktemp("public-out"))
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "etl.py"), "--input", public, "--output", out],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+    )
+    return done, out
+
+
 def read_table(spark, root, name):
     """Read an output table back with its declared schema, Parquet or Iceberg (its metadata/ folder; the
     session then needs Iceberg's jars); timestamps as epoch milliseconds."""

@@ -8,38 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from bench.datasets import SETS
 from sparkify.schemas import TABLES
-from tests.conftest import ROOT, read_table
+from tests.conftest import read_table
 from tools.reference import Reference, json_lines, repair
-
-
-@pytest.fixture(scope="module")
-def public(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("public"))
-    subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tools", "make_sample.py"), "--out", root, *SETS["public"]], check=True
-    )
-    return root
-
-
-@pytest.fixture(scope="module")
-def public_run(public, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("public-out"))
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "etl.py"), "--input", public, "--output", out],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
-    )
-    return done, out
 
 
 @pytest.fixture(scope="module")
