@@ -180,8 +180,9 @@ class IcebergSink(ParquetSink):
             writer = writer.option(f"snapshot-property.{key}", value)
         return writer
 
-    def replace(self, table: Table, df: DataFrame) -> Written:
-        """The whole table in one commit; users merged into what is there (MERGE INTO)."""
+    def replace(self, table: Table, df: DataFrame, hold: bool = False) -> Written:
+        """The whole table in one commit; users merged into what is there (MERGE INTO). The checks
+        read the tables back (their files are few: ``hold`` is not needed)."""
         begun = time.monotonic()
         spec = self._ensure(table)
         if table.name == USERS.name:
@@ -190,7 +191,7 @@ class IcebergSink(ParquetSink):
             self._writer(table, df).overwrite(F.lit(True))
         return self._committed(spec, begun, total=True)
 
-    def replace_partitions(self, table: Table, df: DataFrame) -> Written:
+    def replace_partitions(self, table: Table, df: DataFrame, hold: bool = False) -> Written:
         """The partitions ``df`` has rows for, replaced in one commit (dynamic overwrite); the others kept."""
         begun = time.monotonic()
         spec = self._ensure(table)

@@ -144,38 +144,41 @@ class ParquetSink:
         self._held.clear()
 
     def as_written(self) -> Dict[str, DataFrame]:
-        """The tables this run wrote whole, as the frames it wrote: each was cached as it was written,
-        so the checks query exactly the rows in the files without opening them again (the songs
-        table is ~12,600 one-row files on the public data). A table that also holds partitions
-        this run did not write (carried over locally; kept in place on S3) is not among them."""
+        """The tables this run wrote whole with ``hold``, as the frames it wrote: each was cached as
+        it was written, so the checks query exactly the rows in the files without opening them again
+        (the songs table is ~12,600 one-row files on the public data). A table that also holds
+        partitions this run did not write (carried over locally; kept in place on S3) is not among them."""
         return dict(self._as_written)
 
-    def replace(self, table: Table, df: DataFrame) -> Written:
-        return self._publish(table, df, keep_partitions=False)
+    def replace(self, table: Table, df: DataFrame, hold: bool = False) -> Written:
+        return self._publish(table, df, keep_partitions=False, hold=hold)
 
-    def replace_partitions(self, table: Table, df: DataFrame) -> Written:
-        return self._publish(table, df, keep_partitions=True)
+    def replace_partitions(self, table: Table, df: DataFrame, hold: bool = False) -> Written:
+        return self._publish(table, df, keep_partitions=True, hold=hold)
 
-    def _publish(self, table: Table, df: DataFrame, keep_partitions: bool) -> Written:
+    def _publish(self, table: Table, df: DataFrame, keep_partitions: bool, hold: bool) -> Written:
         begun = time.monotonic()
         live = table_path(self.root, table)
         depth = len(table.partition_by)
         written: List[str] = []
-        # cached as the write computes it (see as_written), in its written layout: a few partitions
-        frame = laid_out(df, table).persist(StorageLevel.MEMORY_AND_DISK)
-        whole = not keep_partitions
+        frame = laid_out(df, table)
+        if hold:  # cached as the write computes it (see as_written), in its written layout: a few partitions
+            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        whole = hold and not keep_partitions
         if is_local(self.root):
             staged = join_uri(self.staging, table.name)
             rows = write_frame(frame, table, staged)
             written = partition_folders(staged, depth) if depth else []
             if keep_partitions and depth:
-                whole = not carry_over_partitions(local_path(live), local_path(staged), depth)
+                carried = carry_over_partitions(local_path(live), local_path(staged), depth)
+                whole = hold and not carried
             swap_in(local_path(staged), local_path(live), local_path(join_uri(self.staging, "_trash", table.name)))
         else:
             rows = write_frame(frame, table, live, dynamic=keep_partitions)
         if whole:  # from the cache, with a short lineage: each check's query plans and ships that
             self._as_written[table.name] = frame.localCheckpoint(eager=True)
-        frame.unpersist()
+        if hold:
+            frame.unpersist()
         return self._written(table.name, live, rows, depth, begun, written)
 
     def append_batch(self, table: Table, df: DataFrame, batch_id: int) -> Written:

@@ -120,7 +120,7 @@ def run(
         inputs = read_inputs(spark, settings, plan, result)
         publish_rejects(sink, inputs, result, settings)
         tables, plays = build(sink, inputs, plan, settings, result.seconds)
-        publish(sink, tables, plan, settings, result)
+        publish(sink, tables, plan, settings, result, checked=bool(checks))
         inputs.songs.unpersist()
         inputs.logs.unpersist()
         sink.release()
@@ -292,18 +292,28 @@ def build(
     return tables, plays
 
 
-def publish(sink: ParquetSink, tables: Dict[str, DataFrame], plan: Plan, settings: Settings, result: RunResult) -> None:
-    """Dimensions first, the fact last. songplays and time keep the months this run has no rows for."""
+# The checks query a table as the run wrote it (held in memory: ParquetSink.as_written) when its
+# sources gave at most this many records; a larger table is read back from its files (a few per
+# partition). events-1m: holding songplays (547k rows) cost 11 s, reading it back for the checks less.
+HOLD_MAX_RECORDS = 200_000
+
+
+def publish(
+    sink: ParquetSink, tables: Dict[str, DataFrame], plan: Plan, settings: Settings, result: RunResult, checked: bool
+) -> None:
+    """Dimensions first, the fact last. songplays and time keep the months this run has no rows for.
+    ``checked``: the checks follow, and query the smaller tables as written (HOLD_MAX_RECORDS)."""
     songs = songs_table_spec(settings.songs_partition_by)
     with stage(result.seconds, "load"):
         for table in (songs, ARTISTS, USERS, TIME, SONGPLAYS):
             if table.name not in tables:
                 continue
+            hold = checked and max(result.sources[s].read for s in table.sources) <= HOLD_MAX_RECORDS
             with stage(result.stages, f"write {table.name}", log=False):
                 if table in (TIME, SONGPLAYS):
-                    result.tables.append(sink.replace_partitions(table, tables[table.name]))
+                    result.tables.append(sink.replace_partitions(table, tables[table.name], hold))
                 else:
-                    result.tables.append(sink.replace(table, tables[table.name]))
+                    result.tables.append(sink.replace(table, tables[table.name], hold))
 
 
 def play_months(plays: DataFrame) -> List[Tuple[int, int]]:
