@@ -64,12 +64,9 @@ def etl(cfg, *args):
     return done
 
 
-def report_of(done, client=None):
-    """The run report etl.py names (on S3: read with ``client``)."""
+def report_of(done):
+    """The run report etl.py names (a local output)."""
     path = next(line.split("Report: ", 1)[1].strip() for line in done.stdout.splitlines() if "Report: " in line)
-    if path.startswith("s3a://"):
-        bucket, key = path[len("s3a://") :].split("/", 1)
-        return json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
@@ -414,11 +411,10 @@ def test_a_run_killed_while_writing_songs_to_s3_leaves_every_table_at_its_previo
     assert left <= removed <= since_first  # the killed run's files (and a retried attempt's): no snapshot has them
     assert not left & _keys(client, "lake/")
 
-    # every table whole at its snapshot, nothing it references removed with the orphans
+    # every table whole at its snapshot, nothing it references removed with the orphans (every file read). The
+    # next run after a kill on S3 (taking over the killed run's hold) is tests/test_s3.py's; runs over existing
+    # Iceberg tables are the incremental and stream tests'.
     view = spark_view(root, cfg, rows_only=True)
     expected = parquet_rows(spark, parquet_root)
     for table in TABLES:
         assert normal(view["rows"][table.name]) == expected[table.name], table.name
-    report = report_of(etl(cfg), client)  # the next run succeeds, checks included (users MERGEs into the old files)
-    assert report["status"] == "ok"
-    assert [c["name"] for c in report["checks"] if c["status"] != "passed"] == []
