@@ -164,18 +164,17 @@ class ParquetSink:
         frame = laid_out(df, table)
         if hold:  # cached as the write computes it (see as_written), in its written layout: a few partitions
             frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-        whole = hold and not keep_partitions
+        whole = not keep_partitions  # on S3 the partitions this run did not write stay in place
         if is_local(self.root):
             staged = join_uri(self.staging, table.name)
             rows = write_frame(frame, table, staged)
             written = partition_folders(staged, depth) if depth else []
             if keep_partitions and depth:
-                carried = carry_over_partitions(local_path(live), local_path(staged), depth)
-                whole = hold and not carried
+                whole = not carry_over_partitions(local_path(live), local_path(staged), depth)
             swap_in(local_path(staged), local_path(live), local_path(join_uri(self.staging, "_trash", table.name)))
         else:
             rows = write_frame(frame, table, live, dynamic=keep_partitions)
-        if whole:  # from the cache, with a short lineage: each check's query plans and ships that
+        if hold and whole:  # from the cache, with a short lineage: each check's query plans and ships that
             self._as_written[table.name] = frame.localCheckpoint(eager=True)
         if hold:
             frame.unpersist()

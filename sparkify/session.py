@@ -143,10 +143,10 @@ def quick_jit(settings: Settings) -> bool:
     """Whether a local run's JVM should compile with C1 only ([SPARK] JIT)."""
     if settings.jit != "auto":
         return settings.jit == "c1"
-    from sparkify.storage import local_path
+    from sparkify.storage import is_local, local_path
 
     logs = os.path.join(local_path(settings.input_root), "log_data")
-    if "://" in settings.input_root.replace("file://", "", 1) or not os.path.isdir(logs):
+    if not is_local(settings.input_root) or not os.path.isdir(logs):
         return False  # on S3, or no log_data/ folder (a Kafka stream): the JVM's default
     total = 0
     for folder, _, names in os.walk(logs):
