@@ -69,6 +69,9 @@ _ADVICE = {
 }
 _SIGNALS = {9: "SIGKILL", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV"}
 EXIT_JVM_DIED = 4
+# The exit status of a JVM started with -XX:+ExitOnOutOfMemoryError (session.driver_java_options)
+# when its heap ran out; it prints "Terminating due to java.lang.OutOfMemoryError: ..." to stderr.
+JVM_EXIT_OUT_OF_MEMORY = 3
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -119,6 +122,8 @@ def _chain_text(exc: BaseException) -> str:
 def jvm_failure(exc: BaseException, exit_code: Optional[int], jvm_log: str = "") -> Optional[str]:
     """One paragraph when the Spark JVM died (``exit_code`` not None: its exit status, negative
     for a signal) or ran out of memory, naming the Java error, the stage and what to try."""
+    if exit_code == JVM_EXIT_OUT_OF_MEMORY:
+        jvm_log += "\njava.lang.OutOfMemoryError (the JVM exits on its first one: -XX:+ExitOnOutOfMemoryError)"
     fatal = _FATAL.search(_chain_text(exc)) or _FATAL.search(jvm_log)
     if exit_code is None and fatal is None:
         return None

@@ -232,9 +232,13 @@ def spark_conf(
 
 def driver_java_options(settings: Settings, local: bool) -> str:
     """The driver JVM's options where this process starts it: UTC, the log configuration, the file
-    for JVM errors, the local metastore's Derby home, and C1 only where ``quick_jit`` says so."""
+    for JVM errors, exit on the first OutOfMemoryError, the local metastore's Derby home, and C1 only
+    where ``quick_jit`` says so.
+
+    Without ``ExitOnOutOfMemoryError`` a heap that runs out in one of Spark's own threads (metrics,
+    cleaner, metastore) can leave the JVM alive but stuck, and the run hangs instead of failing."""
     options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"
-    options += f" -Dsparkify.jvm.errors={JVM_ERROR_LOG}"
+    options += f" -Dsparkify.jvm.errors={JVM_ERROR_LOG} -XX:+ExitOnOutOfMemoryError"
     if settings.catalog_type == "local":
         from sparkify.catalog import derby_home
 

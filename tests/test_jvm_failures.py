@@ -85,10 +85,11 @@ def test_an_out_of_memory_run_names_the_java_error_and_the_setting(tmp_path):
     # Spark refuses a heap under 450 MiB unless told its reserve is 0: then the run itself runs out.
     env = {"PYSPARK_SUBMIT_ARGS": "--conf spark.testing.reservedMemory=0 pyspark-shell"}
     process, err = etl(tmp_path, "--config", str(config), "--master", "local[1]", env=env)
-    code, out, stderr = finish(process, err)
+    # Before -XX:+ExitOnOutOfMemoryError, a heap that ran out in Spark's own threads hung the run (CI: 300 s).
+    code, out, stderr = finish(process, err, timeout=150)
     error = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert code == EXIT_JVM_DIED, stderr[-3000:]
-    assert len(error) == 1 and "java.lang.OutOfMemoryError" in error[0] and " during '" in error[0], error
+    assert len(error) == 1 and " during '" in error[0] and "(exit code 3): java.lang.OutOfMemoryError" in error[0]
     assert "Raise [SPARK] DRIVER_MEMORY" in error[0] and "S3" not in error[0]
     assert SECRET not in stderr + out
 
@@ -101,6 +102,15 @@ def test_a_stack_overflow_that_killed_the_jvm_is_explained():
     message = jvm_failure(exc, 50, log)
     assert message.startswith("The Spark JVM died during 'checks' (exit code 50): java.lang.StackOverflowError.")
     assert explain(exc) is None  # a lost connection to the JVM is not "Cannot reach S3"
+
+
+def test_the_exit_status_of_a_jvm_out_of_heap_is_named():
+    exc = ConnectionRefusedError(111, "Connection refused")
+    note_stage(exc, "write songs")
+    message = jvm_failure(exc, 3, "")
+    assert message.startswith("The Spark JVM died during 'write songs' (exit code 3): java.lang.OutOfMemoryError")
+    assert "Raise [SPARK] DRIVER_MEMORY" in message
+    assert "no Java error was logged" in jvm_failure(exc, 1, "")
 
 
 def test_cannot_reach_s3_only_for_an_s3_uri():
