@@ -85,6 +85,8 @@ class Settings:
     # CPU in the optimising C2 compiler), tiered (the JVM's default: long stages run faster), auto
     # (c1 when a local run's log_data/ is small; see sparkify.session.quick_jit).
     jit: str = "auto"
+    # A local run maps the classes its first successful run archived (sparkify.session, CDS_DIR).
+    class_sharing: bool = True
     duration_tolerance: float = 2.0
     max_rejected_share: float = 0.05
     # Folders of the songs table: year/artist_id (the default the analysts expect) or year
@@ -220,6 +222,7 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
         shuffle_partitions=number("SPARK", "SHUFFLE_PARTITIONS", "64", int),  # type: ignore[arg-type]
         driver_memory=_get(parser, "SPARK", "DRIVER_MEMORY", "3g") or "3g",
         jit=jit,
+        class_sharing=_get(parser, "SPARK", "CLASS_SHARING", "on").lower() not in ("off", "false", "0", "no"),
         jars_packages=_get(parser, "SPARK", "JARS_PACKAGES"),
         s3_endpoint=_get(parser, "S3", "ENDPOINT"),
         s3_path_style=_get(parser, "S3", "PATH_STYLE_ACCESS", "false").lower() in ("1", "true", "yes"),

@@ -36,7 +36,7 @@ from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
 from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, songs_table_spec
-from sparkify.session import build_session, local_jars
+from sparkify.session import build_session, end_local_jvm, local_jars
 from sparkify.storage import (
     FileListing,
     count_input,
@@ -455,8 +455,8 @@ def execute(
 
         check_kafka(settings)
     started: Dict[str, float] = {}
-    with stage(started, "start Spark session", log=False):
-        spark = build_session(settings, with_kafka=kafka)
+    with stage(started, "start Spark session", log=False):  # a batch run's classes are worth archiving
+        spark = build_session(settings, with_kafka=kafka, archive_classes=mode in ("full", "incremental"))
     if mode != "checks":  # the local catalog opens while the run reads and writes
         catalog.open_in_background(spark, settings)
     checks = [] if skip_checks else DEFAULT_CHECKS
@@ -471,7 +471,8 @@ def execute(
     if mode == "checks":
         result = check_output(spark, settings, DEFAULT_CHECKS)
         print(format_results(result.checks))
-        return 1 if result.checks_failed else 0
-    result = run(spark, settings, checks, days=days, rebuild_songs=rebuild_songs, session_seconds=started)
-    print(summary(result, report_uri(settings.output_root, result.run_id)))
+    else:
+        result = run(spark, settings, checks, days=days, rebuild_songs=rebuild_songs, session_seconds=started)
+        print(summary(result, report_uri(settings.output_root, result.run_id)))
+    end_local_jvm(spark, keep_classes=True)  # a first local run leaves its class archive for the next ones
     return 1 if result.checks_failed else 0

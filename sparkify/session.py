@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from typing import Dict, Optional
@@ -162,6 +165,7 @@ def spark_conf(
     local: Optional[bool] = None,
     with_kafka: bool = False,
     with_iceberg: Optional[bool] = None,
+    archive_classes: bool = False,
 ) -> Dict[str, str]:
     """Session settings. Credentials are not set here (see sparkify.s3). ``with_s3``: put the
     S3A jars on the class path (None: only when the input or output root is on S3). ``local``:
@@ -169,7 +173,8 @@ def spark_conf(
     or with a cluster's master, the cluster's own settings (live UI, driver memory, the local file
     system of every executor) stay as they are. ``with_kafka``: put Spark's Kafka connector on the
     class path (a stream from Kafka). ``with_iceberg``: Apache Iceberg's jars, SQL extensions and the
-    output's catalog (None: when [ETL] TABLE_FORMAT is iceberg)."""
+    output's catalog (None: when [ETL] TABLE_FORMAT is iceberg). ``archive_classes``: a local JVM
+    writes the class archive at exit when there is none yet (``class_sharing_options``)."""
     if local is None:
         local = runs_locally(settings)
     conf = {
@@ -190,7 +195,7 @@ def spark_conf(
     }
     if not under_spark_submit():
         # Only takes effect where this process starts the driver's JVM (python etl.py, any master).
-        conf["spark.driver.extraJavaOptions"] = driver_java_options(settings, local)
+        conf["spark.driver.extraJavaOptions"] = driver_java_options(settings, local, archive_classes)
     if settings.master:
         conf["spark.master"] = settings.master
     if local:
@@ -230,7 +235,90 @@ def spark_conf(
     return conf
 
 
-def driver_java_options(settings: Settings, local: bool) -> str:
+# Class data sharing (JDK 13+, [SPARK] CLASS_SHARING): the first local run that succeeds archives the
+# classes its JVM loaded (Spark's, Hadoop's, Derby's: ~190 MB) into .jars/cds/; later runs map that archive
+# instead of loading and verifying each class again. The bundled sample, alternating runs: 38.1 / 42.2 s
+# without, 31.0 / 35.0 s with. The JVM checks the archive against its own build, class path and flags and
+# runs without it on any mismatch; the file's name holds what would change the class path.
+CDS_DIR = os.path.join(JARS_DIR, "cds")
+_DUMP = re.compile(r"-XX:ArchiveClassesAtExit=(\S+)")
+
+
+def java_feature_version() -> Optional[int]:
+    """The feature version (8, 11, 17, ...) of the Java that Spark will start, from its `release` file."""
+    home = os.environ.get("JAVA_HOME")
+    if not home and shutil.which("java"):
+        home = os.path.dirname(os.path.dirname(os.path.realpath(shutil.which("java"))))  # type: ignore[arg-type]
+    try:
+        with open(os.path.join(home or "", "release"), encoding="utf-8") as handle:
+            found = re.search(r'^JAVA_VERSION="(?:1\.)?(\d+)', handle.read(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(found.group(1)) if found else None
+
+
+def class_archive() -> str:
+    """Where the archive of this Java, pyspark and local class path lives (it may not exist yet)."""
+    import pyspark
+
+    key = "|".join(
+        (
+            os.environ.get("JAVA_HOME") or os.path.realpath(shutil.which("java") or ""),
+            pyspark.__version__,
+            os.path.dirname(pyspark.__file__),
+            str(os.path.getmtime(FAST_LOCAL_FS_JAR)) if os.path.exists(FAST_LOCAL_FS_JAR) else "",
+        )
+    )
+    return os.path.join(CDS_DIR, f"spark-{hashlib.sha1(key.encode()).hexdigest()[:12]}.jsa")
+
+
+def class_sharing_options(settings: Settings, archive_classes: bool) -> str:
+    """The driver's class-sharing options: map the archive when there is one; else, with
+    ``archive_classes``, have the JVM write one at exit (moved into place by ``end_local_jvm``)."""
+    if not settings.class_sharing or (java_feature_version() or 0) < 13:
+        return ""
+    quiet = " -Xlog:cds*=off"  # a mismatched archive is not used, and not reported on stdout
+    archive = class_archive()
+    if os.path.exists(archive):
+        return f" -XX:SharedArchiveFile={archive}{quiet}"
+    if not archive_classes:
+        return ""
+    try:
+        os.makedirs(CDS_DIR, exist_ok=True)
+        for stale in glob.glob(os.path.join(CDS_DIR, "*.part-*")):  # left by runs that failed or were killed
+            if not os.path.exists(f"/proc/{stale.rsplit('-', 1)[1]}"):
+                os.remove(stale)
+    except OSError:
+        return ""  # a read-only checkout: no archive
+    return f" -XX:ArchiveClassesAtExit={archive}.part-{os.getpid()}{quiet}"
+
+
+def end_local_jvm(spark, keep_classes: bool) -> None:  # spark: SparkSession
+    """Where this run's JVM is writing a class archive: stop Spark, let the JVM exit (it writes the
+    archive then) and, ``keep_classes`` (the run succeeded), move the archive into place."""
+    found = _DUMP.search(spark.sparkContext.getConf().get("spark.driver.extraJavaOptions", ""))
+    from pyspark import SparkContext
+
+    process = getattr(SparkContext._gateway, "proc", None)
+    if found is None or process is None:
+        return
+    spark.stop()
+    process.stdin.close()  # pyspark's JVM exits when its stdin closes
+    try:
+        process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        return
+    part = found.group(1)
+    try:
+        if keep_classes and process.returncode == 0 and os.path.getsize(part) > 0:
+            os.replace(part, part.rsplit(".part-", 1)[0])
+        else:
+            os.remove(part)
+    except OSError:
+        pass
+
+
+def driver_java_options(settings: Settings, local: bool, archive_classes: bool = False) -> str:
     """The driver JVM's options where this process starts it: UTC, the log configuration, the file
     for JVM errors, exit on the first OutOfMemoryError, the local metastore's Derby home, and C1 only
     where ``quick_jit`` says so.
@@ -245,21 +333,31 @@ def driver_java_options(settings: Settings, local: bool) -> str:
         options += f" -Dderby.system.home={derby_home(settings.output_root)}"
     if local and quick_jit(settings):
         options += " -XX:TieredStopAtLevel=1"
+    if local:
+        options += class_sharing_options(settings, archive_classes)
     return options
 
 
 def build_session(
-    settings: Settings, with_s3: Optional[bool] = None, with_kafka: bool = False, with_iceberg: Optional[bool] = None
+    settings: Settings,
+    with_s3: Optional[bool] = None,
+    with_kafka: bool = False,
+    with_iceberg: Optional[bool] = None,
+    archive_classes: bool = False,
 ):  # -> SparkSession
     """Under spark-submit this picks up its session; under plain python it starts local[*].
-    ``with_iceberg`` None: Iceberg when [ETL] TABLE_FORMAT is iceberg."""
+    ``with_iceberg`` None: Iceberg when [ETL] TABLE_FORMAT is iceberg. ``archive_classes``: see spark_conf
+    (then end with ``end_local_jvm``)."""
     ensure_java()
     if not under_spark_submit():  # spark-submit passes on the executors' Python (spark.pyspark.python)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    for key, value in spark_conf(settings, with_s3, with_kafka=with_kafka, with_iceberg=with_iceberg).items():
+    conf = spark_conf(
+        settings, with_s3, with_kafka=with_kafka, with_iceberg=with_iceberg, archive_classes=archive_classes
+    )
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("INFO" if settings.verbose else "ERROR")
