@@ -98,3 +98,19 @@ def test_songs_by_year_layout_holds_the_same_rows_sorted_by_artist(spark, settin
         assert ids == sorted(ids)
     got = sorted(read_table(spark, str(tmp_path), "songs"), key=repr)
     assert got == sorted(reference.tables()["songs"], key=repr)
+
+
+def test_the_cached_logs_get_a_partition_per_core_or_per_128_mib(spark):
+    """Not the 64 of the repeat-finding window's shuffle, which a cached plan would keep for every later stage."""
+    from sparkify.pipeline import cached_partitions
+
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", "64")
+    try:
+        assert spark.sparkContext.defaultParallelism == 2
+        assert cached_partitions(spark, 3_600_000) == 2  # public's 3.6 MB of logs: one per core
+        assert cached_partitions(spark, 452 * 2**20) == 4  # events-1m
+        assert cached_partitions(spark, 4_400 * 2**20) == 35  # many-events
+        assert cached_partitions(spark, 100 * 2**30) == 64  # never more than the shuffle's partitions
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", before)
