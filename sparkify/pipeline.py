@@ -222,10 +222,11 @@ def count_source(flagged: DataFrame, listing: FileListing, plays: bool) -> Sourc
     )
 
 
-# The flagged logs are cached in one partition per this many input bytes (at least one per core). A
-# cached plan keeps its shuffles' partitions (adaptive execution coalesces none inside it): the
-# repeat-finding window's 64 made every later stage over the events run 64 tasks. The bundled sample:
-# songplays write 9.7-12.6 s -> 5.5 s, users 2.5-3.4 -> 1.5-1.7 s, the whole run 35-43 -> 30-31 s.
+# The flagged logs are cached in one partition per this many input bytes, at least one per core (a
+# stream batch, whose bytes are not known: one per core). A cached plan keeps its shuffles' partitions
+# (adaptive execution coalesces none inside it): the repeat-finding window's 64 made every later stage
+# over the events run 64 tasks. The bundled sample: songplays write 9.7-12.6 s -> 5.5 s, users 2.5-3.4
+# -> 1.5-1.7 s, the whole run 35-43 -> 30-31 s.
 CACHED_LOG_BYTES_PER_PARTITION = 128 * 1024 * 1024
 
 
