@@ -491,5 +491,5 @@ def execute(
     else:
         result = run(spark, settings, checks, days=days, rebuild_songs=rebuild_songs, session_seconds=started)
         print(summary(result, report_uri(settings.output_root, result.run_id)))
-    end_local_jvm(spark, keep_classes=True)  # a first local run leaves its class archive for the next ones
+    end_local_jvm(spark)  # a first local run leaves its class archive for the next ones
     return 1 if result.checks_failed else 0

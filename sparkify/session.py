@@ -236,9 +236,9 @@ def spark_conf(
 
 
 # Class data sharing (JDK 13+, [SPARK] CLASS_SHARING): the first local run that succeeds archives the
-# classes its JVM loaded (Spark's, Hadoop's, Derby's: ~190 MB) into .jars/cds/; later runs map that archive
-# instead of loading and verifying each class again. The bundled sample, alternating runs: 38.1 / 42.2 s
-# without, 31.0 / 35.0 s with. The JVM checks the archive against its own build, class path and flags and
+# classes its JVM loaded (Spark's, Hadoop's, Derby's: 130-190 MB) into .jars/cds/; later runs map that archive
+# instead of loading and verifying each class again. The bundled sample, alternating off/on: 65 / 58 / 56 vs
+# 49 / 51 / 60 CPU-seconds (bench/README.md). The JVM checks the archive against its own build, class path and flags and
 # runs without it on any mismatch; the file's name holds what would change the class path.
 CDS_DIR = os.path.join(JARS_DIR, "cds")
 _DUMP = re.compile(r"-XX:ArchiveClassesAtExit=(\S+)")
@@ -293,9 +293,10 @@ def class_sharing_options(settings: Settings, archive_classes: bool) -> str:
     return f" -XX:ArchiveClassesAtExit={archive}.part-{os.getpid()}{quiet}"
 
 
-def end_local_jvm(spark, keep_classes: bool) -> None:  # spark: SparkSession
-    """Where this run's JVM is writing a class archive: stop Spark, let the JVM exit (it writes the
-    archive then) and, ``keep_classes`` (the run succeeded), move the archive into place."""
+def end_local_jvm(spark) -> None:  # spark: SparkSession
+    """After a successful run whose JVM writes a class archive: stop Spark, let the JVM exit (it writes
+    the archive then) and move the archive into place. A failed run never gets here: its partial
+    archive is removed by the next run that asks for one."""
     found = _DUMP.search(spark.sparkContext.getConf().get("spark.driver.extraJavaOptions", ""))
     from pyspark import SparkContext
 
@@ -310,7 +311,7 @@ def end_local_jvm(spark, keep_classes: bool) -> None:  # spark: SparkSession
         return
     part = found.group(1)
     try:
-        if keep_classes and process.returncode == 0 and os.path.getsize(part) > 0:
+        if process.returncode == 0 and os.path.getsize(part) > 0:
             os.replace(part, part.rsplit(".part-", 1)[0])
         else:
             os.remove(part)
