@@ -88,16 +88,11 @@ class Plan:
 
 @dataclass(frozen=True)
 class Inputs:
-    """The sources, parsed and flagged (transform.REASON), cached for the run; and the usable
-    events, cleaned (``transform.clean_events``), cached when first used."""
+    """The sources, parsed and flagged (transform.REASON), cached for the run; the logs cleaned
+    too (``transform.flagged_events``)."""
 
     songs: DataFrame
     logs: DataFrame
-    events: DataFrame
-
-    def unpersist(self) -> None:
-        for frame in (self.songs, self.logs, self.events):
-            frame.unpersist()
 
 
 def run(
@@ -127,7 +122,8 @@ def run(
         publish_rejects(sink, inputs, result, settings)
         tables, plays = build(sink, inputs, plan, settings, result.seconds)
         publish(sink, tables, plan, settings, result, checked=bool(checks))
-        inputs.unpersist()
+        inputs.songs.unpersist()
+        inputs.logs.unpersist()
         sink.release()
         if checks:
             verify(spark, settings, checks, plan, plays, result, sink.as_written())
@@ -259,14 +255,10 @@ def read_inputs(spark: SparkSession, settings: Settings, plan: Plan, result: Run
             else:
                 log_listing = count_input(spark, join_uri(settings.input_root, "log_data"))
         with stage(stages, "read logs (parse, flag repeats, cache, count)", log=False):
-            logs = transform.flag_log_rows(raw.logs).coalesce(cached_partitions(spark, log_listing.bytes))
+            logs = transform.flagged_events(raw.logs).coalesce(cached_partitions(spark, log_listing.bytes))
             logs = logs.persist(StorageLevel.MEMORY_AND_DISK)
             result.sources["log_data"] = count_source(logs, log_listing, plays=True)
-    # Cleaned once: users, time and songplays start from this cache, not from the flagged
-    # logs, so the mojibake rounds are not planned, compiled and run again for each. public: songplays
-    # write 4.5-7.3 s -> 2.5 s (bench/README.md).
-    events = transform.clean_events(transform.usable(logs)).persist(StorageLevel.MEMORY_AND_DISK)
-    return Inputs(songs=songs, logs=logs, events=events)
+    return Inputs(songs=songs, logs=logs)
 
 
 def publish_rejects(sink: ParquetSink, inputs: Inputs, result: RunResult, settings: Settings) -> None:
@@ -304,8 +296,9 @@ def build(
     to the months it touches: their rows already written are read and merged in."""
     with stage(seconds, "transform"):
         songs = transform.clean_songs(transform.usable(inputs.songs))
-        tables = transform.star_schema(songs, inputs.events, sink.read(USERS), settings.duration_tolerance)
-        plays = transform.song_plays(inputs.events)
+        events = transform.usable(inputs.logs)  # cleaned as they were cached
+        tables = transform.star_schema(songs, events, sink.read(USERS), settings.duration_tolerance)
+        plays = transform.song_plays(events)
         if plan.incremental:
             months = play_months(plays)
             for table, key in ((SONGPLAYS, "songplay_id"), (TIME, "start_time")):

@@ -143,7 +143,7 @@ def process_batch(
     )
     sink = sink_for(spark, settings, result.run_id)
     totals = totals if totals is not None else SourceCounts()
-    flagged = transform.flag_log_rows(parse_json_lines(lines, LOG_SCHEMA))  # a batch: files_per_batch, max offsets
+    flagged = transform.flagged_events(parse_json_lines(lines, LOG_SCHEMA))  # a batch: files_per_batch, max offsets
     flagged = flagged.coalesce(cached_partitions(spark, 0)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         with stage(result.seconds, "extract", log=False):
@@ -151,7 +151,7 @@ def process_batch(
         with stage(result.seconds, "load", log=False):
             result.quarantine.append(sink.quarantine(transform.rejected(flagged, "log_data")))
         _alert_rejects(result, totals, settings)
-        events = transform.clean_events(transform.usable(flagged))
+        events = transform.usable(flagged)  # cleaned as they were cached
         tables = transform.star_schema(songs, events, sink.read(USERS), settings.duration_tolerance)
         with stage(result.seconds, "load", log=False):
             songplays = sink.unseen(SONGPLAYS, tables[SONGPLAYS.name], "songplay_id", batch_id)

@@ -75,7 +75,8 @@ def songs(spark):
 
 
 def events_of(logs_df):
-    return transform.clean_events(transform.usable(transform.flag_log_rows(logs_df)))
+    """The events as a run and a micro-batch use them: flagged and cleaned in one frame, usable rows."""
+    return transform.usable(transform.flagged_events(logs_df))
 
 
 def plays_of(logs_df, songs_df, tolerance=2.0):
@@ -266,6 +267,14 @@ def test_rows_that_cannot_be_used_are_flagged_with_a_reason(logs):
     ]
     counts = transform.tally(transform.flag_log_rows(df), count_plays=True).first().asDict()
     assert counts == {"read": 8, "used": 2, "rejected": 6, "next_song": 1}
+    # flagged and cleaned in one frame (what a run caches): the same flags and counts, and each reject
+    # keeps what the quarantine shows of it
+    both = transform.flagged_events(df)
+    assert transform.tally(both, count_plays=True).first().asDict() == counts
+    quarantined = {r["reason"]: r for r in transform.rejected(both, "log_data").collect()}
+    assert sorted(quarantined) == reasons[2:]
+    missing_page = quarantined["missing page"]
+    assert missing_page["source_file"] == "f.json" and '"itemInSession":3' in missing_page["raw"]
 
 
 def test_each_play_appears_once_whether_its_title_is_shared_or_not(logs, songs):
