@@ -239,6 +239,13 @@ def cached_partitions(spark: SparkSession, input_bytes: int) -> int:
     )
 
 
+def cached_logs(spark: SparkSession, parsed: DataFrame, input_bytes: int) -> DataFrame:
+    """Parsed log lines flagged and cleaned (``transform.flagged_events``), cached in
+    ``cached_partitions``: what a run and a stream batch read their counts, rejects and events from."""
+    flagged = transform.flagged_events(parsed).coalesce(cached_partitions(spark, input_bytes))
+    return flagged.persist(StorageLevel.MEMORY_AND_DISK)
+
+
 def read_inputs(spark: SparkSession, settings: Settings, plan: Plan, result: RunResult) -> Inputs:
     """Parse and flag song_data/ and the planned log files; count them into the report."""
     stages = result.stages
@@ -255,8 +262,7 @@ def read_inputs(spark: SparkSession, settings: Settings, plan: Plan, result: Run
             else:
                 log_listing = count_input(spark, join_uri(settings.input_root, "log_data"))
         with stage(stages, "read logs (parse, flag repeats, cache, count)", log=False):
-            logs = transform.flagged_events(raw.logs).coalesce(cached_partitions(spark, log_listing.bytes))
-            logs = logs.persist(StorageLevel.MEMORY_AND_DISK)
+            logs = cached_logs(spark, raw.logs, log_listing.bytes)
             result.sources["log_data"] = count_source(logs, log_listing, plays=True)
     return Inputs(songs=songs, logs=logs)
 

@@ -32,7 +32,7 @@ from sparkify.errors import UserError
 from sparkify.extract import S3_FETCHES, parse_json_lines, read_json_tree
 from sparkify.load import quarantine_path, sink_for
 from sparkify.lock import OutputLock
-from sparkify.pipeline import cached_partitions, count_source, play_months, register_tables, stage, write_report
+from sparkify.pipeline import cached_logs, count_source, play_months, register_tables, stage, write_report
 from sparkify.report import RunResult, SourceCounts, new_run_id
 from sparkify.schemas import (
     ARTISTS,
@@ -143,8 +143,7 @@ def process_batch(
     )
     sink = sink_for(spark, settings, result.run_id)
     totals = totals if totals is not None else SourceCounts()
-    flagged = transform.flagged_events(parse_json_lines(lines, LOG_SCHEMA))  # a batch: files_per_batch, max offsets
-    flagged = flagged.coalesce(cached_partitions(spark, 0)).persist(StorageLevel.MEMORY_AND_DISK)
+    flagged = cached_logs(spark, parse_json_lines(lines, LOG_SCHEMA), 0)  # a batch: files_per_batch, max offsets
     try:
         with stage(result.seconds, "extract", log=False):
             result.sources["log_data"] = count_source(flagged, FileListing(0, 0, 0), plays=True)
