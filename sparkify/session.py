@@ -323,27 +323,32 @@ def end_local_jvm(spark) -> None:  # spark: SparkSession
 # generates for a wide projection is larger (cleaning the events: their 15 columns, the mojibake
 # repair's three rounds). Compiled, flagging and cleaning 1M events cached as parsed takes 11.9-13.8 s
 # instead of 16.5 s; the default command on events-1m, 3 runs each: read logs 29.0 s instead of
-# 31.0 s (median), the run 103.3 s instead of 109.3 s; on public (C1 only) 45.4 s instead of 48.9 s.
+# 31.0 s (median), the run 103.3 s instead of 109.3 s. On public (C1 only) 45.4 s instead of 48.9 s,
+# within noise: the songs write, which it does not touch, varied 14.7-20.5 s in those runs.
 # Spark's own answer, spark.sql.codegen.hugeMethodLimit = 8000, runs such plans without whole-stage
 # code generation: cleaning 10M events took 120 s with it, 102 s with this, 130 s with neither.
+# Not with C1 only (``quick_jit``: small inputs, the tests): two test files ran 8-10 % slower with it
+# (two alternating pairs: 137 / 145 s against 127 / 133 s; the clean-clone CI 1,323 s against 1,047 s).
 COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 
 
 def driver_java_options(settings: Settings, local: bool, archive_classes: bool = False) -> str:
     """The driver JVM's options where this process starts it: UTC, the log configuration, the file
-    for JVM errors, exit on the first OutOfMemoryError, huge methods compiled (COMPILE_HUGE_METHODS),
-    the local metastore's Derby home, and C1 only where ``quick_jit`` says so.
+    for JVM errors, exit on the first OutOfMemoryError, the local metastore's Derby home, and C1 only
+    where ``quick_jit`` says so (else huge methods compiled: COMPILE_HUGE_METHODS).
 
     Without ``ExitOnOutOfMemoryError`` a heap that runs out in one of Spark's own threads (metrics,
     cleaner, metastore) can leave the JVM alive but stuck, and the run hangs instead of failing."""
     options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"
-    options += f" -Dsparkify.jvm.errors={JVM_ERROR_LOG} -XX:+ExitOnOutOfMemoryError {COMPILE_HUGE_METHODS}"
+    options += f" -Dsparkify.jvm.errors={JVM_ERROR_LOG} -XX:+ExitOnOutOfMemoryError"
     if settings.catalog_type == "local":
         from sparkify.catalog import derby_home
 
         options += f" -Dderby.system.home={derby_home(settings.output_root)}"
     if local and quick_jit(settings):
         options += " -XX:TieredStopAtLevel=1"
+    else:  # C2 on: the runs whose cleaning gained (a small input's short queries would pay the compile)
+        options += f" {COMPILE_HUGE_METHODS}"
     if local:
         options += class_sharing_options(settings, archive_classes)
     return options
