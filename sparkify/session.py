@@ -328,7 +328,8 @@ def end_local_jvm(spark) -> None:  # spark: SparkSession
 # Spark's own answer, spark.sql.codegen.hugeMethodLimit = 8000, runs such plans without whole-stage
 # code generation: cleaning 10M events took 120 s with it, 102 s with this, 130 s with neither.
 # Not with C1 only (``quick_jit``: small inputs, the tests): two test files ran 8-10 % slower with it
-# (two alternating pairs: 137 / 145 s against 127 / 133 s; the clean-clone CI 1,323 s against 1,047 s).
+# (two alternating pairs: 137 / 145 s against 127 / 133 s; the whole clean-clone CI took the same
+# either way, 1,323 s with it everywhere, 1,326 s without it here).
 COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 
 
