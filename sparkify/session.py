@@ -320,16 +320,9 @@ def end_local_jvm(spark) -> None:  # spark: SparkSession
 
 
 # HotSpot leaves a method of more than 8,000 bytes of bytecode to the interpreter; the code Spark
-# generates for a wide projection is larger (cleaning the events: their 15 columns, the mojibake
-# repair's three rounds). Compiled, flagging and cleaning 1M events cached as parsed takes 11.9-13.8 s
-# instead of 16.5 s; the default command on events-1m, 3 runs each: read logs 29.0 s instead of
-# 31.0 s (median), the run 103.3 s instead of 109.3 s. On public (C1 only) 45.4 s instead of 48.9 s,
-# within noise: the songs write, which it does not touch, varied 14.7-20.5 s in those runs.
-# Spark's own answer, spark.sql.codegen.hugeMethodLimit = 8000, runs such plans without whole-stage
-# code generation: cleaning 10M events took 120 s with it, 102 s with this, 130 s with neither.
-# Not with C1 only (``quick_jit``: small inputs, the tests): two test files ran 8-10 % slower with it
-# (two alternating pairs: 137 / 145 s against 127 / 133 s; the whole clean-clone CI took the same
-# either way, 1,323 s with it everywhere, 1,326 s without it here).
+# generates for cleaning the events (15 columns, three mojibake rounds) is larger. Compiled where C2
+# runs (events-1m: read logs 31.0 -> 29.0 s, the run 109.3 -> 103.3 s); not with C1 only (small inputs,
+# the tests, whose queries ran 8-10 % slower with it). Measurements: bench/README.md, "What each choice did".
 COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 
 
