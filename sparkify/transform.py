@@ -90,9 +90,11 @@ TOO_LARGE = f"an event above {MAX_EVENT_BYTES:,} bytes (see raw): not an app eve
 NOT_UTF8 = "not valid UTF-8 (raw_base64 holds the line's bytes; raw shows U+FFFD for the bad ones): re-export as UTF-8"
 
 
-def flag_log_rows(logs: DataFrame) -> DataFrame:
+def flag_log_rows(logs: DataFrame, repeats: bool = True) -> DataFrame:
     """Add REASON to each raw log row (null: usable). An event is identified by (userId,
-    sessionId, itemInSession, ts); a second copy of the same event is flagged as a repeat."""
+    sessionId, itemInSession, ts); a second copy of the same event is flagged as a repeat.
+    ``repeats`` False: repeats are not looked for (the window below shuffles and sorts every row
+    with its raw text), for logs that ``repeated_events`` has shown to hold none."""
     reason = _first_reason(
         (F.col(RAW_TEXT).isNull(), EMPTY_MESSAGE),
         (F.octet_length(F.col(RAW_TEXT)) > MAX_EVENT_BYTES, TOO_LARGE),
@@ -108,8 +110,9 @@ def flag_log_rows(logs: DataFrame) -> DataFrame:
         F.col(REASON).asc_nulls_first(), SOURCE_FILE, "page", "song", "artist", "length", "level"
     )
     flagged = logs.withColumn(REASON, reason)
-    repeat = (F.row_number().over(identity) > 1) & F.col(REASON).isNull()
-    flagged = flagged.withColumn(REASON, F.when(repeat, F.lit(REPEAT)).otherwise(F.col(REASON)))
+    if repeats:
+        repeat = (F.row_number().over(identity) > 1) & F.col(REASON).isNull()
+        flagged = flagged.withColumn(REASON, F.when(repeat, F.lit(REPEAT)).otherwise(F.col(REASON)))
     return _raw_of_rejects_only(flagged)
 
 
@@ -166,15 +169,23 @@ def tally(flagged: DataFrame, count_plays: bool) -> DataFrame:
     return flagged.agg(*aggs)
 
 
-def flagged_events(logs: DataFrame) -> DataFrame:
+def flagged_events(logs: DataFrame, repeats: bool = True) -> DataFrame:
     """Parsed log rows -> each one flagged (``flag_log_rows``) and cleaned (``clean_events``), keeping
     what the quarantine needs of it (``rejected``). One frame, cached once by a run or a micro-batch:
     the counts and the quarantine read its flags, the tables its usable rows' clean columns; nothing
     downstream plans, compiles or runs the mojibake rounds again (public: songplays write 4.5-7.3 s ->
-    2.5 s)."""
-    flagged = flag_log_rows(logs)
+    2.5 s). ``repeats``: see flag_log_rows."""
+    flagged = flag_log_rows(logs, repeats)
     kept = [c for c in (SOURCE_FILE, RAW_TEXT, VALID_UTF8, ORIGIN, REASON) if c in flagged.columns]
     return clean_events(flagged, kept)
+
+
+def repeated_events(events: DataFrame) -> DataFrame:
+    """The identities held by more than one usable row of ``flagged_events(logs, repeats=False)``:
+    empty when flag_log_rows would flag no repeat in ``logs``. Over the cleaned columns, where a blank
+    userId is null like a missing one, so it finds at least the identities the window would."""
+    identity = ("user_id", "session_id", "item_in_session", "ts")
+    return usable(events).groupBy(*identity).count().where(F.col("count") > 1)
 
 
 def clean_events(logs: DataFrame, keep: Sequence[str] = ()) -> DataFrame:

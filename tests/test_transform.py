@@ -277,6 +277,28 @@ def test_rows_that_cannot_be_used_are_flagged_with_a_reason(logs):
     assert missing_page["source_file"] == "f.json" and '"itemInSession":3' in missing_page["raw"]
 
 
+def test_repeated_events_finds_what_the_window_would_flag_before_it_runs(logs):
+    """A run caches the logs flagged without the repeat-finding window, and flags them again with it
+    only when repeated_events finds an identity held twice by usable rows."""
+
+    def repeated(*rows):
+        found = transform.repeated_events(transform.flagged_events(logs(*rows), repeats=False))
+        return sorted((r["item_in_session"], r["count"]) for r in found.collect())
+
+    # distinct events, and a second copy that is rejected for a reason of its own: no repeat to flag
+    assert repeated(log_row(itemInSession=1), log_row(itemInSession=2), log_row(itemInSession=2, page=None)) == []
+    assert [r[transform.REASON] for r in transform.flag_log_rows(logs(log_row(), log_row(page=None))).collect()].count(
+        transform.REPEAT
+    ) == 0
+    # two usable copies of one event, three of another
+    assert repeated(log_row(itemInSession=1), log_row(itemInSession=1), *[log_row(itemInSession=2)] * 3) == [
+        (1, 2),
+        (2, 3),
+    ]
+    # a blank and a missing userId are one identity after cleaning: found (the window then decides)
+    assert repeated(log_row(page="Home", userId=""), log_row(page="Home", userId=None)) == [(0, 2)]
+
+
 def test_each_play_appears_once_whether_its_title_is_shared_or_not(logs, songs):
     catalog = songs(
         song_row(song_id="SO1", duration=201.5),
