@@ -246,10 +246,8 @@ def git_state() -> Dict:
 
 def set_aside(output_root: str) -> None:
     """Move an earlier run's output out of the way; it is deleted when the benchmark ends. Deleted right
-    before a run, its ~28,000 files and folders slowed that run's own file creation: on this machine's
-    ext4 (no journal) the allocator skips the inodes freed in the last minutes. 14,000 folders with a file
-    each took 1.0 s on a quiet file system, 6.9-24 s right after deleting as many; DuckDB's songs write on
-    public 7.3-16.4 s over three runs that way, 2.2 s on many-events (as many songs, no delete before)."""
+    before a run, its ~28,000 files and folders slowed that run's own file creation (ext4 without a
+    journal skips inodes freed in the last minutes; measured in bench/README.md, "What is measured")."""
     if os.path.exists(output_root):
         os.makedirs(SET_ASIDE_DIR, exist_ok=True)
         os.rename(output_root, os.path.join(SET_ASIDE_DIR, f"{time.time_ns()}"))

@@ -248,11 +248,16 @@ def cached_logs(spark: SparkSession, parsed: DataFrame, input_bytes: int) -> Dat
     again with the repeat-finding window, a shuffle and sort of every event with its raw text (the
     real logs hold no repeat; 10M events: 49 s of the read's 192 s)."""
     partitions = cached_partitions(spark, input_bytes)
-    first = transform.flagged_events(parsed, repeats=False).coalesce(partitions).persist(StorageLevel.MEMORY_AND_DISK)
+
+    def cached(repeats: bool) -> DataFrame:
+        flagged = transform.flagged_events(parsed, repeats).coalesce(partitions)
+        return flagged.persist(StorageLevel.MEMORY_AND_DISK)
+
+    first = cached(repeats=False)
     if transform.repeated_events(first).isEmpty():
         return first
     first.unpersist()
-    return transform.flagged_events(parsed).coalesce(partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    return cached(repeats=True)
 
 
 def read_inputs(spark: SparkSession, settings: Settings, plan: Plan, result: RunResult) -> Inputs:

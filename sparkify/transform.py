@@ -106,11 +106,11 @@ def flag_log_rows(logs: DataFrame, repeats: bool = True) -> DataFrame:
         ((F.col("page") == "NextSong") & _blank(F.col("userId")), "NextSong without userId"),
         ((F.col("page") == "NextSong") & _blank(F.col("song")), "NextSong without song title"),
     )
-    identity = Window.partitionBy("userId", "sessionId", "itemInSession", "ts").orderBy(
-        F.col(REASON).asc_nulls_first(), SOURCE_FILE, "page", "song", "artist", "length", "level"
-    )
     flagged = logs.withColumn(REASON, reason)
     if repeats:
+        identity = Window.partitionBy("userId", "sessionId", "itemInSession", "ts").orderBy(
+            F.col(REASON).asc_nulls_first(), SOURCE_FILE, "page", "song", "artist", "length", "level"
+        )
         repeat = (F.row_number().over(identity) > 1) & F.col(REASON).isNull()
         flagged = flagged.withColumn(REASON, F.when(repeat, F.lit(REPEAT)).otherwise(F.col(REASON)))
     return _raw_of_rejects_only(flagged)
