@@ -114,3 +114,15 @@ def test_the_cached_logs_get_a_partition_per_core_or_per_128_mib(spark):
         assert cached_partitions(spark, 100 * 2**30) == 64  # never more than the shuffle's partitions
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", before)
+
+
+def test_a_local_session_writes_without_yarns_settings(spark, sample_run):
+    """YARN's defaults stay out of a local session's Hadoop configuration after the run's writes
+    (parquet-mr scans all of it per file; Hadoop reloads the defaults when a class adds one), and
+    only they are gone."""
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    songs = next(t for t in sample_run[0].tables if t.table == "songs")
+    assert songs.files > 100
+    assert conf.getValByRegex(r"^yarn\.").size() == 0
+    assert conf.get("mapreduce.fileoutputcommitter.algorithm.version") is not None
+    assert conf.get("fs.s3a.impl") == "org.apache.hadoop.fs.s3a.S3AFileSystem"
