@@ -191,8 +191,9 @@ class IcebergSink(ParquetSink):
             self._writer(table, df).overwrite(F.lit(True))
         return self._committed(spec, begun, total=True)
 
-    def replace_partitions(self, table: Table, df: DataFrame, hold: bool = False) -> Written:
-        """The partitions ``df`` has rows for, replaced in one commit (dynamic overwrite); the others kept."""
+    def replace_partitions(self, table: Table, df: DataFrame, hold: bool = False, spread: bool = False) -> Written:
+        """The partitions ``df`` has rows for, replaced in one commit (dynamic overwrite); the others kept.
+        (Iceberg distributes the rows of its writes itself: ``spread`` is not needed.)"""
         begun = time.monotonic()
         spec = self._ensure(table)
         self._writer(table, df).overwritePartitions()

@@ -72,19 +72,24 @@ def _counted(df: DataFrame, name: str) -> Tuple[DataFrame, Observation]:
     return df.observe(observation, F.count(F.lit(1)).alias("rows")), observation
 
 
-def laid_out(df: DataFrame, table: Table) -> DataFrame:
+def laid_out(df: DataFrame, table: Table, spread: bool = False) -> DataFrame:
     """``df`` in the layout it is written in. Partitioned tables are shuffled by their partition
     columns, so each partition folder gets one file instead of one per task; the number of write
     tasks is the number of cores: left to AQE, a small table (songs: ~15k rows but ~14k folders)
     is coalesced into one task that writes every folder alone (on cached songs here: 9.0-11.1 s
-    with one task, 5.5-6.4 s with two). Other tables: one file."""
+    with one task, 5.5-6.4 s with two). Other tables: one file.
+
+    ``spread`` (a table too big for one task per partition): not shuffled; each of the write tasks
+    (one per core) writes the partitions its rows fall in, so a big month is written by every core,
+    a file each. 10M events in one month: songplays write 37.3 -> 27.2 s, the checks that read it
+    back 36.4 -> 29.4 s (bench/README.md)."""
     if not table.partition_by:
         return df.coalesce(1)
     tasks = df.sparkSession.sparkContext.defaultParallelism
-    shuffled = df.repartition(tasks, *table.partition_by)
+    laid = df.coalesce(tasks) if spread else df.repartition(tasks, *table.partition_by)
     if table.sort_within:  # the write's own sort by partition columns is then already done
-        shuffled = shuffled.sortWithinPartitions(*table.partition_by, *table.sort_within)
-    return shuffled
+        laid = laid.sortWithinPartitions(*table.partition_by, *table.sort_within)
+    return laid
 
 
 def write_frame(df: DataFrame, table: Table, path: str, dynamic: bool = False) -> int:
@@ -153,15 +158,15 @@ class ParquetSink:
     def replace(self, table: Table, df: DataFrame, hold: bool = False) -> Written:
         return self._publish(table, df, keep_partitions=False, hold=hold)
 
-    def replace_partitions(self, table: Table, df: DataFrame, hold: bool = False) -> Written:
-        return self._publish(table, df, keep_partitions=True, hold=hold)
+    def replace_partitions(self, table: Table, df: DataFrame, hold: bool = False, spread: bool = False) -> Written:
+        return self._publish(table, df, keep_partitions=True, hold=hold, spread=spread)
 
-    def _publish(self, table: Table, df: DataFrame, keep_partitions: bool, hold: bool) -> Written:
+    def _publish(self, table: Table, df: DataFrame, keep_partitions: bool, hold: bool, spread: bool = False) -> Written:
         begun = time.monotonic()
         live = table_path(self.root, table)
         depth = len(table.partition_by)
         written: List[str] = []
-        frame = laid_out(df, table)
+        frame = laid_out(df, table, spread)
         if hold:  # cached as the write computes it (see as_written), in its written layout: a few partitions
             frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
         whole = not keep_partitions  # on S3 the partitions this run did not write stay in place

@@ -126,3 +126,21 @@ def test_a_local_session_writes_without_yarns_settings(spark, sample_run):
     assert conf.getValByRegex(r"^yarn\.").size() == 0
     assert conf.get("mapreduce.fileoutputcommitter.algorithm.version") is not None
     assert conf.get("fs.s3a.impl") == "org.apache.hadoop.fs.s3a.S3AFileSystem"
+
+
+def test_big_logs_write_each_month_from_every_core(spark, settings, reference, tmp_path, monkeypatch):
+    """Above SPREAD_MIN_RECORDS songplays and time are not shuffled into one task per month: each
+    core writes a file into the months its rows fall in. Same rows, and the checks pass."""
+    from sparkify.quality import DEFAULT_CHECKS
+
+    monkeypatch.setattr(pipeline, "SPREAD_MIN_RECORDS", 1_000)
+    result = pipeline.run(spark, settings.with_overrides(output_root=str(tmp_path)), checks=DEFAULT_CHECKS)
+    assert result.checks and all(c.status == "passed" for c in result.checks), result.checks
+    for name in ("songplays", "time"):
+        files = {
+            month: len([n for n in os.listdir(tmp_path / name / "year=2018" / month) if n.endswith(".parquet")])
+            for month in ("month=11", "month=12")
+        }
+        assert files["month=11"] == spark.sparkContext.defaultParallelism == 2, (name, files)
+        assert 1 <= files["month=12"] <= 2, (name, files)
+        assert sorted(read_table(spark, str(tmp_path), name), key=repr) == sorted(reference.tables()[name], key=repr)
