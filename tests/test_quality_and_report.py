@@ -120,3 +120,22 @@ def test_the_checks_query_small_tables_as_written_and_read_larger_ones_back(spar
     assert result.sources["song_data"].read <= 1_000 < result.sources["log_data"].read
     assert seen["as written"] == ["artists", "songs"]
     assert len(result.checks) >= 20 and [c.name for c in result.checks if c.status != "passed"] == []
+
+
+def test_tables_read_back_for_the_checks_are_cached_except_songplays_and_time(spark, sample_run):
+    """The many-file tables (songs: one file per folder) are read once and cached; songplays and time, a
+    few files per month, are scanned by each query for the columns it reads."""
+    from sparkify.quality import register_tables
+    from tests.conftest import SAMPLE
+    from tools.reference import Reference
+
+    frames = register_tables(spark, sample_run[1], cache=True)
+    try:
+        names = ("songs", "artists", "users", "time", "songplays")
+        assert {n for n in names if spark.catalog.isCached(n)} == {"songs", "artists", "users"}
+        assert len(frames) == 3
+        count = spark.sql("SELECT COUNT(*) FROM songplays WHERE songplay_id IS NOT NULL").first()[0]
+        assert count == len(Reference(SAMPLE).plays)
+    finally:
+        for frame in frames:
+            frame.unpersist()
