@@ -21,7 +21,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from sparkify.iceberg import read_table_frame
-from sparkify.schemas import TABLES
+from sparkify.schemas import SONGPLAYS, TABLES, TIME
 
 Check = Dict[str, Any]
 CONCURRENT_CHECKS = 4
@@ -30,7 +30,7 @@ CONCURRENT_CHECKS = 4
 # only the columns it reads. Cached whole (every column, user_agent and location included), 10M
 # events' songplays and time took 17-27 s per table to cache, two checks building each at once.
 # many-events, one alternating pair: checks 35.6 s cached, 13.0 s scanned (bench/README.md).
-SCANNED_PER_QUERY = ("songplays", "time")
+SCANNED_PER_QUERY = (SONGPLAYS.name, TIME.name)
 
 COMPARISONS: Dict[str, Callable[[Any, Any], bool]] = {
     "expected_result": operator.eq,
