@@ -112,13 +112,16 @@ def run(
     result = RunResult(run_id=run_id or new_run_id(), input_root=settings.input_root, output_root=settings.output_root)
     result.stages.update(session_seconds or {})
     sink = sink_for(spark, settings, result.run_id)
-    with OutputLock(settings, result.run_id, "incremental" if days else "full"), _reported(spark, result, sink):
+    lock = OutputLock(settings, result.run_id, "incremental" if days else "full")
+    with lock, _reported(spark, result, sink), _catalog_opened(spark, settings, ahead=days is None) as opening:
         sink.recover()
         plan = make_plan(spark, settings, sink, days, rebuild_songs, result.stages)
         if plan.nothing_new:
             result.status, result.message = "nothing new", plan.nothing_new
             return result
         inputs = read_inputs(spark, settings, plan, result)
+        if opening:  # done with the folders of the tables it registered ahead, before any output is written
+            opening.wait()
         publish_rejects(sink, inputs, result, settings)
         tables, plays = build(sink, inputs, plan, settings, result.seconds)
         publish(sink, tables, plan, settings, result, checked=bool(checks))
@@ -131,16 +134,37 @@ def run(
         if plan.songs_kept:
             result.message = "songs and artists: song_data/ unchanged, tables kept (--rebuild-songs rebuilds them)"
         save_state(spark, settings, plan, result.run_id)
-        register_tables(spark, settings, result)
+        register_tables(spark, settings, result, ahead=opening.ahead if opening else None)
     return result
 
 
-def register_tables(spark: SparkSession, settings: Settings, result: RunResult, only: Sequence[str] = ()) -> None:
-    """The tables by name in the catalog ([CATALOG] TYPE), once written; recorded in the report."""
+def register_tables(
+    spark: SparkSession,
+    settings: Settings,
+    result: RunResult,
+    only: Sequence[str] = (),
+    ahead: Optional[catalog.Registered] = None,
+) -> None:
+    """The tables by name in the catalog ([CATALOG] TYPE), once written; recorded in the report.
+    ``ahead``: those registered before they were written (``catalog.open_in_background``)."""
     with stage(result.stages, "register in catalog", log=False):
-        registered = catalog.register(spark, settings, only)
+        registered = catalog.register(spark, settings, only, ahead)
     if registered is not None:
         result.catalog = asdict(registered)
+
+
+@contextmanager
+def _catalog_opened(spark: SparkSession, settings: Settings, ahead: bool) -> Iterator[Optional[catalog.Opening]]:
+    """The local catalog opening beside the run, once it holds the output (``catalog.open_in_background``;
+    ``ahead``: a full run's tables registered before they are written). A run that fails leaves in the
+    catalog no table it registered ahead."""
+    opening = catalog.open_in_background(spark, settings, register_ahead=ahead)
+    try:
+        yield opening
+    except BaseException:
+        if opening:
+            opening.undo()
+        raise
 
 
 @contextmanager
@@ -503,7 +527,7 @@ def execute(
     started: Dict[str, float] = {}
     with stage(started, "start Spark session", log=False):  # a batch run's classes are worth archiving
         spark = build_session(settings, with_kafka=kafka, archive_classes=mode in ("full", "incremental"))
-    if mode != "checks":  # the local catalog opens while the run reads and writes
+    if mode == "stream":  # the local catalog opens while the stream reads and writes (a batch run's: in run)
         catalog.open_in_background(spark, settings)
     checks = [] if skip_checks else DEFAULT_CHECKS
     if mode == "stream":
