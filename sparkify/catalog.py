@@ -11,7 +11,9 @@ keys and every partition, so ``SELECT ... FROM sparkify.songplays`` works.
   OUTPUT/_catalog/, which any Spark session with ``catalog_conf(OUTPUT)`` — spark-sql, pyspark,
   ``python -m sparkify.catalog sql`` — opens. Its tables find their partitions in their folders
   when read (Spark's file-source tables without catalog-managed partitions), so every partition
-  a run writes is seen without registering it.
+  a run writes is seen without registering it. A full run into a fresh output registers the
+  tables while it reads, before their folders hold files (``open_in_background``), and drops them
+  again if it fails.
 - ``none``: nothing is registered.
 
 A failure (no permission, a table of the same name with another schema) comes after the data is
@@ -312,12 +314,14 @@ class Opening:
     thread: threading.Thread
     spark: Any
     settings: Settings
+    registers_ahead: bool
     ahead: Optional[Registered] = None
 
     def wait(self) -> None:
-        """Wait until it is done: the metastore makes the folder of each table it registers, so
-        no table may be written before."""
-        self.thread.join()
+        """When it registers tables ahead, wait until it is done: the metastore makes the folder of
+        each table it registers, so no table may be written before."""
+        if self.registers_ahead:
+            self.thread.join()
 
     def undo(self) -> None:
         """A run that failed: drop the tables it registered ahead, and their folders if still empty
@@ -358,9 +362,8 @@ def open_in_background(spark: Any, settings: Settings, register_ahead: bool = Fa
         except Exception:  # registration at the end registers what is left, and names what failed
             pass
 
-    opening = Opening(
-        threading.Thread(target=open_and_register, name="open-local-catalog", daemon=True), spark, settings
-    )
+    thread = threading.Thread(target=open_and_register, name="open-local-catalog", daemon=True)
+    opening = Opening(thread, spark, settings, registers_ahead=ahead)
     opening.thread.start()
     return opening
 
