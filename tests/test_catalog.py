@@ -5,11 +5,13 @@ catalog (a metastore beside the output) answers a query by name in a plain spark
 
 from __future__ import annotations
 
+import calendar
 import collections
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 import boto3
 import pytest
@@ -152,7 +154,8 @@ def test_iceberg_tables_are_registered_as_iceberg_in_glue(glue, settings):
 
 def test_the_local_catalog_answers_a_query_by_name_in_spark_sql(spark, public_run):
     """The default command's run on the public shape (tests/conftest.py) registered its tables; a plain spark-sql
-    session with the metastore's settings gives the plays per month the table's files hold."""
+    session with the metastore's settings gives the plays per month the table's files hold. The songs table was
+    registered before its files were written (while the run read its input: no listing of its folders)."""
     run, out = public_run
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Catalog (local): sparkify: 5 tables created" in run.stdout  # beside the checks' temporary views
@@ -166,9 +169,12 @@ def test_the_local_catalog_answers_a_query_by_name_in_spark_sql(spark, public_ru
             spark_sql,
             "--master",
             "local[1]",
+            "--driver-java-options",
+            "-Duser.timezone=UTC",
             *confs,
             "-e",
-            "SELECT year, month, COUNT(*) FROM sparkify.songplays GROUP BY year, month ORDER BY year, month",
+            "SELECT year, month, COUNT(*) FROM sparkify.songplays GROUP BY year, month ORDER BY year, month;"
+            " DESCRIBE TABLE EXTENDED sparkify.songs",
         ],
         capture_output=True,
         text=True,
@@ -177,5 +183,11 @@ def test_the_local_catalog_answers_a_query_by_name_in_spark_sql(spark, public_ru
         check=False,
     )
     assert query.returncode == 0, query.stderr[-3000:]
-    assert query.stdout.split() == [str(v) for (year, month), n in sorted(months.items()) for v in (year, month, n)]
+    rows = [line.split("\t") for line in query.stdout.splitlines()]
+    assert [r for r in rows[: len(months)]] == [[str(y), str(m), str(n)] for (y, m), n in sorted(months.items())]
     assert sum(months.values()) > 5_000
+    created = next(r[1].strip() for r in rows if r[0].strip() == "Created Time")  # e.g. Wed Dec 02 21:05:04 UTC 2026
+    registered = calendar.timegm(time.strptime(created, "%a %b %d %H:%M:%S UTC %Y"))
+    songs = [os.path.join(d, f) for d, _, files in os.walk(os.path.join(out, "songs")) for f in files]
+    assert len(songs) > 10_000
+    assert registered < min(os.path.getmtime(f) for f in songs)
