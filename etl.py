@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import time
 import traceback
 from dataclasses import replace
 from typing import List, Optional
 
 from sparkify.config import DEFAULT_CONFIG, load_settings
-from sparkify.errors import EXIT_JVM_DIED, UserError, exception_chain, explain, jvm_failure, redact
-from sparkify.session import jvm_errors, jvm_exit_code, remove_jvm_error_log
+from sparkify.errors import EXIT_JVM_DIED, UserError, redact
+from sparkify.session import remove_jvm_error_log, run_failure
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -125,8 +124,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     except Exception as exc:  # Spark/Java failures: one paragraph unless --verbose
         secrets = (settings.aws.secret_access_key, settings.aws.session_token) if settings else ()
-        died = jvm_failure(exc, _jvm_exit_code(exc), jvm_errors())
-        message = died or explain(exc, secrets)
+        message, died = run_failure(exc, secrets)
         if message is None or args.verbose:
             print(redact(traceback.format_exc(), secrets), file=sys.stderr)
         print(f"error: {redact(message or str(exc).splitlines()[0], secrets)}", file=sys.stderr)
@@ -135,21 +133,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_JVM_DIED if died else 3
     finally:
         remove_jvm_error_log()
-
-
-def _jvm_exit_code(exc: BaseException, wait_seconds: float = 5.0) -> Optional[int]:
-    """The Spark JVM's exit status once it has died; None while it runs. A lost connection to
-    it (the py4j gateway) means it is dying: give it a moment to exit."""
-    lost = any(isinstance(e, ConnectionError) or type(e).__name__ == "Py4JNetworkError" for e in exception_chain(exc))
-    deadline = time.monotonic() + (wait_seconds if lost else 0.0)
-    while True:
-        try:
-            code = jvm_exit_code()
-        except Exception:  # no Spark context was ever made
-            return None
-        if code is not None or time.monotonic() >= deadline:
-            return code
-        time.sleep(0.1)
 
 
 if __name__ == "__main__":

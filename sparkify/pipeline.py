@@ -29,14 +29,14 @@ from pyspark.sql import functions as F
 
 from sparkify import catalog, s3, transform
 from sparkify.config import Settings
-from sparkify.errors import UserError, note_stage
+from sparkify.errors import UserError, note_stage, redact
 from sparkify.extract import S3_FETCHES, check_local_input, day_files, extract
 from sparkify.load import ParquetSink, Written, quarantine_path, sink_for
 from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
 from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, songs_table_spec
-from sparkify.session import build_session, end_local_jvm, local_jars
+from sparkify.session import build_session, end_local_jvm, local_jars, run_failure
 from sparkify.storage import (
     FileListing,
     count_input,
@@ -113,7 +113,11 @@ def run(
     result.stages.update(session_seconds or {})
     sink = sink_for(spark, settings, result.run_id)
     lock = OutputLock(settings, result.run_id, "incremental" if days else "full")
-    with lock, _reported(spark, result, sink), _catalog_opened(spark, settings, ahead=days is None) as opening:
+    with (
+        lock,
+        _reported(spark, result, sink, settings),
+        _catalog_opened(spark, settings, ahead=days is None) as opening,
+    ):
         sink.recover()
         plan = make_plan(spark, settings, sink, days, rebuild_songs, result.stages)
         if plan.nothing_new:
@@ -168,12 +172,15 @@ def _catalog_opened(spark: SparkSession, settings: Settings, ahead: bool) -> Ite
 
 
 @contextmanager
-def _reported(spark: SparkSession, result: RunResult, sink: ParquetSink) -> Iterator[None]:
-    """The report is written whatever happens; what the run held is released."""
+def _reported(spark: SparkSession, result: RunResult, sink: ParquetSink, settings: Settings) -> Iterator[None]:
+    """The report is written whatever happens, with what the command says of a failure (a JVM that
+    died: its Java error and stage); what the run held is released."""
     try:
         yield
     except Exception as exc:
-        result.status, result.message = "failed", str(exc) if isinstance(exc, UserError) else type(exc).__name__
+        secrets = (settings.aws.secret_access_key, settings.aws.session_token)
+        message = str(exc) if isinstance(exc, UserError) else run_failure(exc, secrets)[0] or type(exc).__name__
+        result.status, result.message = "failed", redact(message, secrets)
         raise
     finally:
         try:

@@ -10,11 +10,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Dict, Optional
+import time
+from typing import Dict, Iterable, Optional, Tuple
 
 from sparkify import s3
 from sparkify.config import Settings
-from sparkify.errors import UserError
+from sparkify.errors import UserError, exception_chain, explain, jvm_failure
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Where `make jars` puts the JVM dependencies from Maven Central (tools/fetch_jars.py); git ignores it.
@@ -400,6 +401,27 @@ def jvm_exit_code() -> Optional[int]:
 
     process = getattr(SparkContext._gateway, "proc", None)
     return None if process is None else process.poll()
+
+
+def run_failure(
+    exc: BaseException, secrets: Iterable[str] = (), wait_seconds: float = 5.0
+) -> Tuple[Optional[str], bool]:
+    """Why a run failed, as one paragraph (None when the error is not one we recognise), and whether
+    the Spark JVM died. A lost connection to the JVM (py4j) means it is dying: it is given
+    ``wait_seconds`` to exit, so that its exit status and the error it logged are known."""
+    lost = any(isinstance(e, ConnectionError) or type(e).__name__ == "Py4JNetworkError" for e in exception_chain(exc))
+    deadline = time.monotonic() + (wait_seconds if lost else 0.0)
+    while True:
+        try:
+            code = jvm_exit_code()
+        except Exception:  # no Spark context was ever made
+            code = None
+            break
+        if code is not None or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    died = jvm_failure(exc, code, jvm_errors())
+    return died or explain(exc, secrets), died is not None
 
 
 def jvm_errors() -> str:
