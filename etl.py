@@ -123,7 +123,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # Spark/Java failures: one paragraph unless --verbose
-        secrets = (settings.aws.secret_access_key, settings.aws.session_token) if settings else ()
+        secrets = settings.aws.secrets if settings else ()
         message, died = run_failure(exc, secrets)
         if message is None or args.verbose:
             print(redact(traceback.format_exc(), secrets), file=sys.stderr)

@@ -353,10 +353,7 @@ def open_in_background(spark: Any, settings: Settings, register_ahead: bool = Fa
         try:
             spark.catalog.databaseExists(settings.catalog_database)
             if ahead:
-                missing = {
-                    t.name for t in _tables(settings) if not path_exists(spark, join_uri(settings.output_root, t.name))
-                }
-                tables = [s for s in shapes(settings, {}) if s.name in missing]
+                tables = [s for s in shapes(settings, {}) if not path_exists(spark, s.location)]
                 if tables:
                     opening.ahead = LocalCatalog(spark, settings.catalog_database).register(tables)
         except Exception:  # registration at the end registers what is left, and names what failed

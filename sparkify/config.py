@@ -24,6 +24,11 @@ class AwsCredentials:
     def given(self) -> bool:
         return bool(self.access_key_id and self.secret_access_key)
 
+    @property
+    def secrets(self) -> Tuple[str, str]:
+        """What no message, log or report may show (``errors.redact``)."""
+        return self.secret_access_key, self.session_token
+
     def __repr__(self) -> str:  # never show the secret
         shown = self.access_key_id[:4] + "…" if self.access_key_id else ""
         return f"AwsCredentials(access_key_id={shown!r}, secret=***)"

@@ -178,7 +178,7 @@ def _reported(spark: SparkSession, result: RunResult, sink: ParquetSink, setting
     try:
         yield
     except Exception as exc:
-        secrets = (settings.aws.secret_access_key, settings.aws.session_token)
+        secrets = settings.aws.secrets
         message = str(exc) if isinstance(exc, UserError) else run_failure(exc, secrets)[0] or type(exc).__name__
         result.status, result.message = "failed", redact(message, secrets)
         raise

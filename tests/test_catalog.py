@@ -184,7 +184,7 @@ def test_the_local_catalog_answers_a_query_by_name_in_spark_sql(spark, public_ru
     )
     assert query.returncode == 0, query.stderr[-3000:]
     rows = [line.split("\t") for line in query.stdout.splitlines()]
-    assert [r for r in rows[: len(months)]] == [[str(y), str(m), str(n)] for (y, m), n in sorted(months.items())]
+    assert rows[: len(months)] == [[str(y), str(m), str(n)] for (y, m), n in sorted(months.items())]
     assert sum(months.values()) > 5_000
     created = next(r[1].strip() for r in rows if r[0].strip() == "Created Time")  # e.g. Wed Dec 02 21:05:04 UTC 2026
     registered = calendar.timegm(time.strptime(created, "%a %b %d %H:%M:%S UTC %Y"))
