@@ -27,7 +27,7 @@ from sparkify.schemas import (
     VALID_UTF8,
     with_corrupt_record,
 )
-from sparkify.storage import is_local, join_uri, local_path, path_exists
+from sparkify.storage import FileListing, is_local, join_uri, listing_of, local_entries, local_path, path_exists
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,15 @@ class SmallFiles:
     threads: int = 1
 
 
+@dataclass(frozen=True)
+class LocalTree:
+    """A local input folder walked once (``walk_local_tree``): its listing, as the plan counts it, and,
+    when it is a tree of small files, those files, for the driver to read (None: Spark's reader reads it)."""
+
+    listing: FileListing
+    small: Optional[SmallFiles]
+
+
 def _small_enough(sizes: List[int]) -> bool:
     return bool(sizes) and sum(sizes) <= DRIVER_READ_LIMIT and sum(sizes) / len(sizes) <= SMALL_FILE_BYTES
 
@@ -74,32 +83,29 @@ def _wanted(relative: str) -> bool:
     return parts[-1].endswith(INPUT_SUFFIXES) and not any(p.startswith(("_", ".")) for p in parts)
 
 
-def _small_local_files(root: str) -> Optional[SmallFiles]:
-    """The *.json (and *.json.gz) files below a local ``root`` when they are small ones and few
-    enough bytes in all to read on the driver; else None."""
-    files: List[str] = []
-    total = 0
-    for folder, dirs, names in os.walk(local_path(root)):
-        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
-        for name in names:
-            if _wanted(name):
-                path = os.path.join(folder, name)
-                files.append(path)
-                total += os.path.getsize(path)
-                if total > DRIVER_READ_LIMIT:
-                    return None
-    if not files or total / len(files) > SMALL_FILE_BYTES:
-        return None
+def _read_local(uri: str) -> bytes:
+    with open(uri[len("file://") :], "rb") as handle:
+        return handle.read()
 
-    def fetch(uri: str) -> bytes:
-        with open(uri[len("file://") :], "rb") as handle:
-            return handle.read()
 
-    return SmallFiles(sorted("file://" + os.path.abspath(f) for f in files), fetch)
+def walk_local_tree(root: str) -> LocalTree:
+    """The *.json (and *.json.gz) files below a local ``root``: counted as ``count_input`` counts them
+    and, when they are small ones and few enough bytes in all, listed for the driver to read. One walk
+    serves the plan and the read (many-songs: 150,001 files, each walked and stat-ed once, not twice)."""
+    base = os.path.abspath(local_path(root))
+    entries = local_entries(base)
+    inputs = [
+        (os.path.normpath(os.path.join(base, rel, name)), size) for rel, name, size, _ in entries if _wanted(name)
+    ]
+    listing = listing_of(entries, suffix=INPUT_SUFFIXES)
+    if not _small_enough([size for _, size in inputs]):
+        return LocalTree(listing, None)
+    return LocalTree(listing, SmallFiles(sorted("file://" + path for path, _ in inputs), _read_local))
 
 
 def _small_s3_objects(client: Any, root: str) -> Optional[SmallFiles]:
-    """The same below an s3a:// or s3:// ``root``, listed with one LIST per 1,000 keys."""
+    """The *.json(.gz) objects below an s3a:// or s3:// ``root`` when they are small ones and few
+    enough bytes in all to read on the driver, listed with one LIST per 1,000 keys; else None."""
     parsed = urlparse(root)
     prefix = parsed.path.strip("/") + "/"
     keys: List[str] = []
@@ -139,14 +145,19 @@ def _driver_text(spark: SparkSession, files: SmallFiles) -> DataFrame:
 
 
 def read_json_tree(
-    spark: SparkSession, root: Union[str, List[str]], schema: StructType, s3_client: Optional[Any] = None
+    spark: SparkSession,
+    root: Union[str, List[str]],
+    schema: StructType,
+    s3_client: Optional[Any] = None,
+    tree: Optional[LocalTree] = None,
 ) -> DataFrame:
     """Every *.json and *.json.gz below ``root`` (or the files listed), at any depth, as JSON
     lines parsed with an explicit schema (no inference pass). Blank lines are not records.
-    ``s3_client`` (boto3): a tree of small objects on S3 is fetched by the driver with it."""
+    ``s3_client`` (boto3): a tree of small objects on S3 is fetched by the driver with it.
+    ``tree``: a local ``root`` as the plan walked it (``walk_local_tree``)."""
     small = None
     if isinstance(root, str) and is_local(root):
-        small = _small_local_files(root)
+        small = (tree or walk_local_tree(root)).small
     elif isinstance(root, str) and s3_client is not None and is_s3(root):
         small = _small_s3_objects(s3_client, root)
     if small is not None:
@@ -217,14 +228,18 @@ def day_files(spark: SparkSession, input_root: str, since: dt.date, until: dt.da
 
 
 def extract(
-    spark: SparkSession, input_root: str, log_files: Optional[List[str]] = None, s3_client: Optional[Any] = None
+    spark: SparkSession,
+    input_root: str,
+    log_files: Optional[List[str]] = None,
+    s3_client: Optional[Any] = None,
+    songs: Optional[LocalTree] = None,
 ) -> Raw:
-    """Read song_data/ and log_data/ (or only ``log_files`` of it)."""
+    """Read song_data/ (``songs``: a local one as the plan walked it) and log_data/ (or only ``log_files`` of it)."""
     frames = {}
     for name, schema in (("song_data", SONG_SCHEMA), ("log_data", LOG_SCHEMA)):
         folder = join_uri(input_root, name)
         if not path_exists(spark, folder):
             raise UserError(missing_input_message(folder, input_root))
         source = log_files if name == "log_data" and log_files is not None else folder
-        frames[name] = read_json_tree(spark, source, schema, s3_client)
+        frames[name] = read_json_tree(spark, source, schema, s3_client, songs if name == "song_data" else None)
     return Raw(songs=frames["song_data"], logs=frames["log_data"])

@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from sparkify import catalog, s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError, note_stage, redact
-from sparkify.extract import S3_FETCHES, check_local_input, day_files, extract
+from sparkify.extract import S3_FETCHES, LocalTree, check_local_input, day_files, extract, walk_local_tree
 from sparkify.load import ParquetSink, Written, quarantine_path, sink_for
 from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
@@ -80,6 +80,7 @@ class Plan:
     log_statuses: Dict[str, List[Any]] = field(default_factory=dict)
     songs_kept: bool = False  # incremental, song_data/ unchanged: songs and artists stay as written
     nothing_new: str = ""  # why there is nothing to do ("" when there is)
+    song_tree: Optional[LocalTree] = None  # a local song_data/ as walked for the listing, read from it
 
     @property
     def incremental(self) -> bool:
@@ -208,11 +209,15 @@ def make_plan(
     stages: Dict[str, float],
 ) -> Plan:
     """What to read: everything, or the log files of ``days``; nothing when they and song_data/
-    are unchanged since the last run that read them."""
+    are unchanged since the last run that read them. A local song_data/ is walked once, for its
+    listing and for the read (``extract.walk_local_tree``)."""
     text = read_text(spark, join_uri(settings.output_root, STATE))
     state = json.loads(text) if text else {}
     with stage(stages, "list input", log=False):
-        plan = Plan(song_listing=count_input(spark, join_uri(settings.input_root, "song_data")), state=state)
+        song_data = join_uri(settings.input_root, "song_data")
+        tree = walk_local_tree(song_data) if is_local(song_data) else None
+        listing = tree.listing if tree is not None else count_input(spark, song_data)
+        plan = Plan(song_listing=listing, state=state, song_tree=tree)
     if days is None:
         return plan
     span = f"{days[0]:%Y-%m-%d}..{days[1]:%Y-%m-%d}"
@@ -297,7 +302,7 @@ def read_inputs(spark: SparkSession, settings: Settings, plan: Plan, result: Run
     with stage(result.seconds, "extract"):
         with stage(stages, "read songs (parse, flag, cache, count)", log=False):
             client = s3.client(settings, max_connections=S3_FETCHES) if s3.is_s3(settings.input_root) else None
-            raw = extract(spark, settings.input_root, plan.log_files, client)
+            raw = extract(spark, settings.input_root, plan.log_files, client, plan.song_tree)
             songs = transform.flag_song_rows(raw.songs).persist(StorageLevel.MEMORY_AND_DISK)
             result.sources["song_data"] = count_source(songs, plan.song_listing, plays=False)
         with stage(stages, "list input", log=False):

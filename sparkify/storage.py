@@ -47,32 +47,24 @@ class FileListing:
     newest: float = 0.0  # latest modification time of those files (epoch seconds)
 
 
-def list_data_files(
-    spark: SparkSession, uri: str, partition_depth: int, suffix: Union[str, Tuple[str, ...]] = ""
+def local_entries(base: str) -> List[Tuple[str, str, int, float]]:
+    """(folder relative to ``base``, name, size, modification time) of the files below a local folder,
+    hidden ones (and those in hidden folders: names starting with "_" or ".") left out."""
+    entries: List[Tuple[str, str, int, float]] = []
+    for folder, dirs, names in os.walk(base):
+        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
+        rel = os.path.relpath(folder, base)
+        for name in names:
+            if not name.startswith(("_", ".")):
+                info = os.stat(os.path.join(folder, name))
+                entries.append((rel, name, info.st_size, info.st_mtime))
+    return entries
+
+
+def listing_of(
+    entries: List[Tuple[str, str, int, float]], partition_depth: int = 0, suffix: Union[str, Tuple[str, ...]] = ""
 ) -> FileListing:
-    """Count the data files (not _SUCCESS or hidden files) and partition folders under ``uri``."""
-    entries: List[tuple] = []
-    if is_local(uri):
-        base = local_path(uri)
-        for folder, dirs, names in os.walk(base):
-            dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
-            rel = os.path.relpath(folder, base)
-            for name in names:
-                if not name.startswith(("_", ".")):
-                    info = os.stat(os.path.join(folder, name))
-                    entries.append((rel, name, info.st_size, info.st_mtime))
-    else:
-        path, fs = hadoop_path(spark, uri)
-        base = path.toUri().getPath().rstrip("/")
-        it = fs.listFiles(path, True)
-        while it.hasNext():
-            status = it.next()
-            file_path = status.getPath().toUri().getPath()
-            rel = os.path.relpath(os.path.dirname(file_path), base)
-            name = os.path.basename(file_path)
-            hidden_folder = rel != "." and any(p.startswith(("_", ".")) for p in rel.split("/"))
-            if not name.startswith(("_", ".")) and not hidden_folder:
-                entries.append((rel, name, status.getLen(), status.getModificationTime() / 1000))
+    """What ``list_data_files`` counts of the entries ``local_entries`` gives."""
     kept = [(rel, size) for rel, name, size, _ in entries if name.endswith(suffix)]
     partitions: Set[str] = {rel for rel, _ in kept if rel.count("=") == partition_depth} if partition_depth else set()
     return FileListing(
@@ -82,6 +74,27 @@ def list_data_files(
         ignored=len(entries) - len(kept),
         newest=max((e[3] for e in entries if e[1].endswith(suffix)), default=0.0),
     )
+
+
+def list_data_files(
+    spark: SparkSession, uri: str, partition_depth: int, suffix: Union[str, Tuple[str, ...]] = ""
+) -> FileListing:
+    """Count the data files (not _SUCCESS or hidden files) and partition folders under ``uri``."""
+    if is_local(uri):
+        return listing_of(local_entries(local_path(uri)), partition_depth, suffix)
+    entries: List[Tuple[str, str, int, float]] = []
+    path, fs = hadoop_path(spark, uri)
+    base = path.toUri().getPath().rstrip("/")
+    it = fs.listFiles(path, True)
+    while it.hasNext():
+        status = it.next()
+        file_path = status.getPath().toUri().getPath()
+        rel = os.path.relpath(os.path.dirname(file_path), base)
+        name = os.path.basename(file_path)
+        hidden_folder = rel != "." and any(p.startswith(("_", ".")) for p in rel.split("/"))
+        if not name.startswith(("_", ".")) and not hidden_folder:
+            entries.append((rel, name, status.getLen(), status.getModificationTime() / 1000))
+    return listing_of(entries, partition_depth, suffix)
 
 
 def file_status(spark: SparkSession, uri: str) -> Optional[Tuple[int, float]]:

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from sparkify import pipeline, transform
-from sparkify.extract import read_json_tree
+from sparkify.extract import read_json_tree, walk_local_tree
 from sparkify.schemas import LOG_SCHEMA, VALID_UTF8
 from tests.conftest import read_table
 from tests.test_bad_input import event, song
@@ -76,6 +76,32 @@ def test_spark_reader_and_driver_reader_agree_on_bytes(spark, encoded_root):
         assert rows == [(0, True), (1, False), (5, True), (6, True)]
     valid = {r["itemInSession"]: r["artist"] for r in by_spark.collect() if r[VALID_UTF8]}
     assert valid[0] == "Björk"
+
+
+def test_one_walk_lists_song_data_for_the_plan_and_the_read(encoded_root, encoded_run):
+    """A local song_data/ is walked once (extract.walk_local_tree): the plan's listing and the files the
+    driver reads come from that walk, and match what is on disk."""
+    folder = os.path.join(encoded_root, "song_data")
+    files = sorted(os.path.join(d, n) for d, _, names in os.walk(folder) for n in names)
+    tree = walk_local_tree(folder)
+    listing = tree.listing
+    assert (listing.files, listing.bytes, listing.ignored) == (2, sum(os.path.getsize(f) for f in files), 0)
+    assert listing.newest == max(os.path.getmtime(f) for f in files)
+    assert tree.small is not None and tree.small.uris == ["file://" + f for f in files]
+    counted = encoded_run[0].sources["song_data"]
+    assert (counted.files, counted.bytes, counted.read) == (2, listing.bytes, 2)
+
+
+def test_a_tree_of_large_files_is_listed_and_left_to_spark(tmp_path):
+    """Files above 64 KiB on average are not read on the driver (Spark's reader takes them); the walk
+    still counts them, and the files it does not read (other names, hidden ones) as the listing does."""
+    big = (event(1) + "\n") * 400  # ~140 KB
+    write_bytes(str(tmp_path / "2018" / "2018-11-01-events.json"), big.encode())
+    write_bytes(str(tmp_path / "2018" / "notes.txt"), b"not an input")
+    write_bytes(str(tmp_path / "2018" / ".hidden.json"), b"{}")
+    tree = walk_local_tree(str(tmp_path))
+    assert tree.small is None
+    assert (tree.listing.files, tree.listing.bytes, tree.listing.ignored) == (1, len(big.encode()), 1)
 
 
 def test_the_reference_reads_the_same_files(encoded_root):
