@@ -64,7 +64,8 @@ def local_entries(base: str) -> List[Tuple[str, str, int, float]]:
 def listing_of(
     entries: List[Tuple[str, str, int, float]], partition_depth: int = 0, suffix: Union[str, Tuple[str, ...]] = ""
 ) -> FileListing:
-    """What ``list_data_files`` counts of the entries ``local_entries`` gives."""
+    """What ``list_data_files`` counts of (folder, name, size, modification time) entries, as
+    ``local_entries`` gives them (or a Hadoop listing)."""
     kept = [(rel, size) for rel, name, size, _ in entries if name.endswith(suffix)]
     partitions: Set[str] = {rel for rel, _ in kept if rel.count("=") == partition_depth} if partition_depth else set()
     return FileListing(

@@ -123,6 +123,22 @@ def test_users_hold_latest_level_whatever_the_input_order(logs):
     assert users == {"7": "paid", "8": "free"}
 
 
+def test_users_latest_event_on_a_tied_ts_is_the_later_item(logs):
+    """Two events at a user's latest ts: the higher itemInSession decides, not an earlier ts's later item."""
+    df = logs(
+        log_row(ts=5000, itemInSession=3, level="free"),
+        log_row(ts=5000, itemInSession=4, level="paid", page="Home"),
+        log_row(ts=4000, itemInSession=9, level="free"),
+        log_row(userId="8", ts=7000, itemInSession=2, level="paid"),
+        log_row(userId="8", ts=6000, itemInSession=8, level="free", page="Home"),
+    )
+    users = {r["user_id"]: (r["level"], r["last_seen"]) for r in transform.users_table(events_of(df)).collect()}
+    assert {user: (level, int(seen.timestamp() * 1000)) for user, (level, seen) in users.items()} == {
+        "7": ("paid", 5000),
+        "8": ("paid", 7000),
+    }
+
+
 def test_users_leave_out_logged_out_rows_and_non_listeners(logs):
     df = logs(
         log_row(userId="", auth="Logged Out", firstName=None, page="Home"),
