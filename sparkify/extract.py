@@ -95,7 +95,9 @@ def walk_local_tree(root: str) -> LocalTree:
     base = os.path.abspath(local_path(root))
     entries = local_entries(base)
     inputs = [
-        (os.path.normpath(os.path.join(base, rel, name)), size) for rel, name, size, _ in entries if _wanted(name)
+        (os.path.normpath(os.path.join(base, rel, name)), size)
+        for rel, name, size, _ in entries
+        if name.endswith(INPUT_SUFFIXES)  # hidden files and folders: left out by the walk
     ]
     listing = listing_of(entries, suffix=INPUT_SUFFIXES)
     if not _small_enough([size for _, size in inputs]):

@@ -47,10 +47,14 @@ class FileListing:
     newest: float = 0.0  # latest modification time of those files (epoch seconds)
 
 
-def local_entries(base: str) -> List[Tuple[str, str, int, float]]:
+# A file as a listing sees it: (folder relative to the listed root, name, size, modification time).
+FileEntry = Tuple[str, str, int, float]
+
+
+def local_entries(base: str) -> List[FileEntry]:
     """(folder relative to ``base``, name, size, modification time) of the files below a local folder,
     hidden ones (and those in hidden folders: names starting with "_" or ".") left out."""
-    entries: List[Tuple[str, str, int, float]] = []
+    entries: List[FileEntry] = []
     for folder, dirs, names in os.walk(base):
         dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
         rel = os.path.relpath(folder, base)
@@ -62,7 +66,7 @@ def local_entries(base: str) -> List[Tuple[str, str, int, float]]:
 
 
 def listing_of(
-    entries: List[Tuple[str, str, int, float]], partition_depth: int = 0, suffix: Union[str, Tuple[str, ...]] = ""
+    entries: List[FileEntry], partition_depth: int = 0, suffix: Union[str, Tuple[str, ...]] = ""
 ) -> FileListing:
     """What ``list_data_files`` counts of (folder, name, size, modification time) entries, as
     ``local_entries`` gives them (or a Hadoop listing)."""
@@ -83,7 +87,7 @@ def list_data_files(
     """Count the data files (not _SUCCESS or hidden files) and partition folders under ``uri``."""
     if is_local(uri):
         return listing_of(local_entries(local_path(uri)), partition_depth, suffix)
-    entries: List[Tuple[str, str, int, float]] = []
+    entries: List[FileEntry] = []
     path, fs = hadoop_path(spark, uri)
     base = path.toUri().getPath().rstrip("/")
     it = fs.listFiles(path, True)
