@@ -97,6 +97,7 @@ def write_frame(df: DataFrame, table: Table, path: str, dynamic: bool = False) -
     the partitions written); returns the rows written."""
     df, observation = _counted(df, f"write {table.name}")
     writer = df.write.partitionBy(*table.partition_by) if table.partition_by else df.write
+    writer = writer.option("compression", table.compression)
     committer = s3.committer_options(path, replace_partitions=dynamic)
     if committer:  # s3a://: the committer replaces the table, or the partitions written, at job commit
         writer.options(**committer).mode("append").parquet(path)

@@ -98,6 +98,25 @@ def test_songs_by_year_layout_holds_the_same_rows_sorted_by_artist(spark, settin
         assert ids == sorted(ids)
     got = sorted(read_table(spark, str(tmp_path), "songs"), key=repr)
     assert got == sorted(reference.tables()["songs"], key=repr)
+    assert codecs(str(tmp_path / "songs")) == {"SNAPPY"}  # files of many rows: compressed
+
+
+def codecs(folder: str) -> set:
+    """The codecs of every column chunk of the Parquet files below ``folder``, from their footers (DuckDB)."""
+    import duckdb
+
+    pattern = os.path.join(folder, "**", "*.parquet")
+    return {row[0] for row in duckdb.sql(f"SELECT DISTINCT compression FROM parquet_metadata('{pattern}')").fetchall()}
+
+
+def test_songs_one_row_files_are_uncompressed_the_other_tables_snappy(sample_run):
+    """The (year, artist_id) layout's files hold a row or two: no codec there; Snappy for the rest."""
+    result, output = sample_run
+    files = {t.table: t.files for t in result.tables}
+    assert files["songs"] > 100
+    assert codecs(os.path.join(output, "songs")) == {"UNCOMPRESSED"}
+    for name in ("artists", "users", "time", "songplays"):
+        assert codecs(os.path.join(output, name)) == {"SNAPPY"}, name
 
 
 def test_the_cached_logs_get_a_partition_per_core_or_per_128_mib(spark):
