@@ -159,3 +159,26 @@ def test_a_local_run_on_small_logs_compiles_with_c1_only(tmp_path, monkeypatch):
     assert load_settings(write(tmp_path, "[SPARK]\nJIT = Tiered\n"), env={}).jit == "tiered"
     with pytest.raises(UserError, match=r"\[SPARK\] JIT = 'c2' is not a choice. Set auto, c1 or tiered"):
         load_settings(write(tmp_path, "[SPARK]\nJIT = c2\n"), env={})
+
+
+def test_a_local_run_on_logs_up_to_a_gib_caches_uncompressed(tmp_path, monkeypatch):
+    """In-memory caches uncompressed where the logs are small enough for the heap; compressed (Spark's
+    default, the key unset) above that, on S3 and on a cluster."""
+    from sparkify import session
+    from sparkify.config import Settings
+
+    logs = tmp_path / "in" / "log_data"
+    logs.mkdir(parents=True)
+    (logs / "day.json").write_bytes(b"{}\n" * 1000)  # 3,000 bytes
+    key = "spark.sql.inMemoryColumnarStorage.compressed"
+
+    def compressed(master="local[2]", input_root=str(tmp_path / "in")):
+        settings = Settings(input_root=input_root, output_root=str(tmp_path / "out"), master=master)
+        return session.spark_conf(settings).get(key, "default")
+
+    assert compressed() == "false"
+    assert compressed(input_root="s3a://bucket/raw") == "default"
+    assert compressed(master="spark://127.0.0.1:7077") == "default"  # executors elsewhere
+    assert compressed(input_root=str(tmp_path / "nothing")) == "default"  # no log_data/: a Kafka stream
+    monkeypatch.setattr(session, "UNCOMPRESSED_CACHE_MAX_LOG_BYTES", 2_999)
+    assert compressed() == "default"
