@@ -169,9 +169,9 @@ def quick_jit(settings: Settings) -> bool:
 # A local run whose log_data/ holds at most this many bytes caches in memory uncompressed (the parsed
 # events, the tables held for the checks): events-1m (452 MiB of logs), 3 alternating pairs, read logs
 # 13.6 / 17.9 / 17.8 s compressed vs 12.4 / 12.0 / 14.1 s, wall 60.9 / 68.5 / 67.2 vs 65.4 / 58.0 / 62.0 s;
-# its events take 66 MiB instead of 47. Above it, compressed: 10M events (4.4 GiB) ran the 3g heap out
-# of memory uncompressed (bench/README.md).
-UNCOMPRESSED_CACHE_MAX_LOG_BYTES = 1024 * 1024 * 1024
+# its events take 66 MiB instead of 47. With the 3g heap, 2.25M events (0.96 GiB) passed uncompressed (peak
+# 2.8-3.3 GiB) and 10M events (4.4 GiB) ran out of heap: the limit keeps half of that tested size.
+UNCOMPRESSED_CACHE_MAX_LOG_BYTES = 512 * 1024 * 1024
 
 
 def spark_conf(

@@ -161,7 +161,7 @@ def test_a_local_run_on_small_logs_compiles_with_c1_only(tmp_path, monkeypatch):
         load_settings(write(tmp_path, "[SPARK]\nJIT = c2\n"), env={})
 
 
-def test_a_local_run_on_logs_up_to_a_gib_caches_uncompressed(tmp_path, monkeypatch):
+def test_a_local_run_on_logs_up_to_512_mib_caches_uncompressed(tmp_path, monkeypatch):
     """In-memory caches uncompressed where the logs are small enough for the heap; compressed (Spark's
     default, the key unset) above that, on S3 and on a cluster."""
     from sparkify import session
