@@ -166,12 +166,30 @@ def quick_jit(settings: Settings) -> bool:
     return local_log_bytes_at_most(settings, QUICK_JIT_MAX_LOG_BYTES)
 
 
-# A local run whose log_data/ holds at most this many bytes caches in memory uncompressed (the parsed
-# events, the tables held for the checks): events-1m (452 MiB of logs), 3 alternating pairs, read logs
-# 13.6 / 17.9 / 17.8 s compressed vs 12.4 / 12.0 / 14.1 s, wall 60.9 / 68.5 / 67.2 vs 65.4 / 58.0 / 62.0 s;
-# its events take 66 MiB instead of 47. With the 3g heap, 2.25M events (0.96 GiB) passed uncompressed (peak
-# 2.8-3.3 GiB) and 10M events (4.4 GiB) ran out of heap: the limit keeps half of that tested size.
-UNCOMPRESSED_CACHE_MAX_LOG_BYTES = 512 * 1024 * 1024
+# A local run whose log_data/ holds at most a sixth of the driver's heap (512 MiB of the default 3g) caches
+# in memory uncompressed (the parsed events, the tables held for the checks): events-1m (452 MiB of logs),
+# 3 alternating pairs, read logs 13.6 / 17.9 / 17.8 s compressed vs 12.4 / 12.0 / 14.1 s, wall 60.9 / 68.5 /
+# 67.2 vs 65.4 / 58.0 / 62.0 s; its events take 66 MiB instead of 47. With the 3g heap, 2.25M events (0.96 GiB)
+# passed uncompressed (peak 2.8-3.3 GiB) and 10M events (4.4 GiB) ran out of heap: the share keeps half of
+# the size that passed.
+UNCOMPRESSED_CACHE_HEAP_SHARE = 6
+_JVM_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)b?\s*$", re.IGNORECASE)
+
+
+def jvm_size_bytes(size: str) -> Optional[int]:
+    """A JVM/Spark memory size ("3g", "3072m", "512M") in bytes; a bare number is MiB, as Spark reads
+    spark.driver.memory. None when it is not one."""
+    found = _JVM_SIZE.match(size or "")
+    if not found:
+        return None
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    return int(found.group(1)) * units[(found.group(2) or "m").lower()]
+
+
+def uncompressed_cache(settings: Settings) -> bool:
+    """Whether a local run's in-memory caches skip compression (see UNCOMPRESSED_CACHE_HEAP_SHARE)."""
+    heap = jvm_size_bytes(settings.driver_memory)
+    return heap is not None and local_log_bytes_at_most(settings, heap // UNCOMPRESSED_CACHE_HEAP_SHARE)
 
 
 def spark_conf(
@@ -218,7 +236,7 @@ def spark_conf(
         # the executors have.
         conf["spark.ui.enabled"] = "false"
         conf["spark.driver.memory"] = settings.driver_memory
-        if local_log_bytes_at_most(settings, UNCOMPRESSED_CACHE_MAX_LOG_BYTES):
+        if uncompressed_cache(settings):
             conf["spark.sql.inMemoryColumnarStorage.compressed"] = "false"
         if os.path.exists(FAST_LOCAL_FS_JAR):
             # On the JVM's own class path (spark.jars comes too late for the file:// scheme), so

@@ -161,9 +161,9 @@ def test_a_local_run_on_small_logs_compiles_with_c1_only(tmp_path, monkeypatch):
         load_settings(write(tmp_path, "[SPARK]\nJIT = c2\n"), env={})
 
 
-def test_a_local_run_on_logs_up_to_512_mib_caches_uncompressed(tmp_path, monkeypatch):
-    """In-memory caches uncompressed where the logs are small enough for the heap; compressed (Spark's
-    default, the key unset) above that, on S3 and on a cluster."""
+def test_a_local_run_on_logs_up_to_a_sixth_of_the_heap_caches_uncompressed(tmp_path):
+    """In-memory caches uncompressed where the logs are at most a sixth of the driver's heap; compressed
+    (Spark's default, the key unset) above that, with a heap size it cannot read, on S3 and on a cluster."""
     from sparkify import session
     from sparkify.config import Settings
 
@@ -172,13 +172,24 @@ def test_a_local_run_on_logs_up_to_512_mib_caches_uncompressed(tmp_path, monkeyp
     (logs / "day.json").write_bytes(b"{}\n" * 1000)  # 3,000 bytes
     key = "spark.sql.inMemoryColumnarStorage.compressed"
 
-    def compressed(master="local[2]", input_root=str(tmp_path / "in")):
-        settings = Settings(input_root=input_root, output_root=str(tmp_path / "out"), master=master)
+    def compressed(master="local[2]", input_root=str(tmp_path / "in"), driver_memory="3g"):
+        settings = Settings(
+            input_root=input_root, output_root=str(tmp_path / "out"), master=master, driver_memory=driver_memory
+        )
         return session.spark_conf(settings).get(key, "default")
 
     assert compressed() == "false"
     assert compressed(input_root="s3a://bucket/raw") == "default"
     assert compressed(master="spark://127.0.0.1:7077") == "default"  # executors elsewhere
     assert compressed(input_root=str(tmp_path / "nothing")) == "default"  # no log_data/: a Kafka stream
-    monkeypatch.setattr(session, "UNCOMPRESSED_CACHE_MAX_LOG_BYTES", 2_999)
-    assert compressed() == "default"
+    assert compressed(driver_memory="18k") == "false"  # 18,432 / 6 = 3,072 bytes >= 3,000
+    assert compressed(driver_memory="17k") == "default"  # 17,408 / 6 = 2,901 bytes < 3,000
+    assert compressed(driver_memory="lots") == "default"
+    assert session.jvm_size_bytes("3g") // session.UNCOMPRESSED_CACHE_HEAP_SHARE == 512 * 2**20
+    assert [session.jvm_size_bytes(v) for v in ("3072m", "2048", "512K", "1gb", "3.5g")] == [
+        3 * 2**30,
+        2 * 2**30,
+        512 * 2**10,
+        2**30,
+        None,
+    ]
