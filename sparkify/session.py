@@ -143,27 +143,22 @@ def runs_locally(settings: Settings) -> bool:
 QUICK_JIT_MAX_LOG_BYTES = 64 * 1024 * 1024
 
 
-def local_log_bytes_at_most(settings: Settings, limit: int) -> bool:
-    """Whether the input root is a local folder whose log_data/ holds at most ``limit`` bytes (the
-    walk stops as soon as it holds more). False on S3 or without a log_data/ folder (a Kafka stream)."""
+def local_log_bytes(settings: Settings) -> Optional[int]:
+    """The bytes of the files under a local input root's log_data/ (a file a day: one stat each);
+    None on S3 or without a log_data/ folder (a Kafka stream)."""
     from sparkify.storage import is_local, local_path
 
     logs = os.path.join(local_path(settings.input_root), "log_data")
     if not is_local(settings.input_root) or not os.path.isdir(logs):
-        return False
-    total = 0
-    for folder, _, names in os.walk(logs):
-        total += sum(os.path.getsize(os.path.join(folder, name)) for name in names)
-        if total > limit:
-            return False
-    return True
+        return None
+    return sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(logs) for name in names)
 
 
-def quick_jit(settings: Settings) -> bool:
-    """Whether a local run's JVM should compile with C1 only ([SPARK] JIT)."""
+def quick_jit(settings: Settings, log_bytes: Optional[int]) -> bool:
+    """Whether a local run's JVM should compile with C1 only ([SPARK] JIT); ``log_bytes``: local_log_bytes."""
     if settings.jit != "auto":
         return settings.jit == "c1"
-    return local_log_bytes_at_most(settings, QUICK_JIT_MAX_LOG_BYTES)
+    return log_bytes is not None and log_bytes <= QUICK_JIT_MAX_LOG_BYTES
 
 
 # A local run whose log_data/ holds at most a sixth of the driver's heap (512 MiB of the default 3g) caches
@@ -186,10 +181,11 @@ def jvm_size_bytes(size: str) -> Optional[int]:
     return int(found.group(1)) * units[(found.group(2) or "m").lower()]
 
 
-def uncompressed_cache(settings: Settings) -> bool:
-    """Whether a local run's in-memory caches skip compression (see UNCOMPRESSED_CACHE_HEAP_SHARE)."""
+def uncompressed_cache(settings: Settings, log_bytes: Optional[int]) -> bool:
+    """Whether a local run's in-memory caches skip compression (see UNCOMPRESSED_CACHE_HEAP_SHARE);
+    ``log_bytes``: local_log_bytes."""
     heap = jvm_size_bytes(settings.driver_memory)
-    return heap is not None and local_log_bytes_at_most(settings, heap // UNCOMPRESSED_CACHE_HEAP_SHARE)
+    return heap is not None and log_bytes is not None and log_bytes <= heap // UNCOMPRESSED_CACHE_HEAP_SHARE
 
 
 def spark_conf(
@@ -210,6 +206,7 @@ def spark_conf(
     writes the class archive at exit when there is none yet (``class_sharing_options``)."""
     if local is None:
         local = runs_locally(settings)
+    log_bytes = local_log_bytes(settings) if local else None  # for the JIT and cache rules
     conf = {
         "spark.app.name": "sparkify-etl",
         "spark.sql.session.timeZone": "UTC",
@@ -228,7 +225,7 @@ def spark_conf(
     }
     if not under_spark_submit():
         # Only takes effect where this process starts the driver's JVM (python etl.py, any master).
-        conf["spark.driver.extraJavaOptions"] = driver_java_options(settings, local, archive_classes)
+        conf["spark.driver.extraJavaOptions"] = driver_java_options(settings, local, archive_classes, log_bytes)
     if settings.master:
         conf["spark.master"] = settings.master
     if local:
@@ -236,7 +233,7 @@ def spark_conf(
         # the executors have.
         conf["spark.ui.enabled"] = "false"
         conf["spark.driver.memory"] = settings.driver_memory
-        if uncompressed_cache(settings):
+        if uncompressed_cache(settings, log_bytes):
             conf["spark.sql.inMemoryColumnarStorage.compressed"] = "false"
         if os.path.exists(FAST_LOCAL_FS_JAR):
             # On the JVM's own class path (spark.jars comes too late for the file:// scheme), so
@@ -361,10 +358,12 @@ def end_local_jvm(spark) -> None:  # spark: SparkSession
 COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 
 
-def driver_java_options(settings: Settings, local: bool, archive_classes: bool = False) -> str:
+def driver_java_options(
+    settings: Settings, local: bool, archive_classes: bool = False, log_bytes: Optional[int] = None
+) -> str:
     """The driver JVM's options where this process starts it: UTC, the log configuration, the file
     for JVM errors, exit on the first OutOfMemoryError, the local metastore's Derby home, and C1 only
-    where ``quick_jit`` says so (else huge methods compiled: COMPILE_HUGE_METHODS).
+    where ``quick_jit`` says so for ``log_bytes`` (else huge methods compiled: COMPILE_HUGE_METHODS).
 
     Without ``ExitOnOutOfMemoryError`` a heap that runs out in one of Spark's own threads (metrics,
     cleaner, metastore) can leave the JVM alive but stuck, and the run hangs instead of failing."""
@@ -374,7 +373,7 @@ def driver_java_options(settings: Settings, local: bool, archive_classes: bool =
         from sparkify.catalog import derby_home
 
         options += f" -Dderby.system.home={derby_home(settings.output_root)}"
-    if local and quick_jit(settings):
+    if local and quick_jit(settings, log_bytes):
         options += " -XX:TieredStopAtLevel=1"
     else:  # C2 on: the runs whose cleaning gained (a small input's short queries would pay the compile)
         options += f" {COMPILE_HUGE_METHODS}"
