@@ -280,9 +280,9 @@ def cached_logs(spark: SparkSession, parsed: DataFrame, input_bytes: int) -> Dat
     ``cached_partitions``: what a run and a stream batch read their counts, rejects and events from.
 
     They are first cached without looking for repeated events, then the usable events' identities
-    are counted (a hash aggregate of four columns). Only when one is held twice are they flagged
-    again with the repeat-finding window, a shuffle and sort of every event with its raw text (the
-    real logs hold no repeat; 10M events: 49 s of the read's 192 s)."""
+    are counted (a hash aggregate of their 64-bit hashes, ``transform.repeated_events``). Only when
+    one is held twice are they flagged again with the repeat-finding window, a shuffle and sort of
+    every event with its raw text (the real logs hold no repeat; 10M events: 49 s of the read's 192 s)."""
     partitions = cached_partitions(spark, input_bytes)
 
     def cached(repeats: bool) -> DataFrame:
