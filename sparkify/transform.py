@@ -63,7 +63,7 @@ def repair_mojibake(df: DataFrame, *columns: str) -> DataFrame:
 def _conform(df: DataFrame, table: Table) -> DataFrame:
     """The schema contract: exactly the declared columns, in order, with the declared types (cast by
     the type's SQL name: one call into the JVM per cast, where a DataType object takes several; the
-    five tables' plans 0.1-0.15 s quicker to build on public)."""
+    five tables' plans about 0.1 s quicker to build on public)."""
     return df.select([F.col(f.name).cast(f.dataType.simpleString()).alias(f.name) for f in table.columns.fields])
 
 
@@ -186,7 +186,7 @@ def repeated_events(events: DataFrame) -> DataFrame:
     """The identities held by more than one usable row of ``flagged_events(logs, repeats=False)``, by
     their 64-bit hash (``identity_hash``) and count: empty when flag_log_rows would flag no repeat in
     ``logs``. Over the cleaned columns, where a blank userId is null like a missing one, so it finds at
-    least the identities the window would. Two identities that share a hash (about one chance in 4e6 at
+    least the identities the window would. Two identities that share a hash (about one chance in 370,000 at
     10M events) are found too: that only sends the run through the window, which decides."""
     return usable(events).groupBy(identity_hash().alias("identity_hash")).count().where(F.col("count") > 1)
 
