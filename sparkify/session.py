@@ -144,14 +144,16 @@ QUICK_JIT_MAX_LOG_BYTES = 64 * 1024 * 1024
 
 
 def local_log_bytes(settings: Settings) -> Optional[int]:
-    """The bytes of the files under a local input root's log_data/ (a file a day: one stat each);
+    """The bytes of the log files a run reads under a local input root's log_data/, counted as the run
+    counts them (``storage.count_input``: *.json(.gz), hidden ones left out; a file a day, one stat each);
     None on S3 or without a log_data/ folder (a Kafka stream)."""
-    from sparkify.storage import is_local, local_path
+    from sparkify.schemas import INPUT_SUFFIXES
+    from sparkify.storage import is_local, listing_of, local_entries, local_path
 
     logs = os.path.join(local_path(settings.input_root), "log_data")
     if not is_local(settings.input_root) or not os.path.isdir(logs):
         return None
-    return sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(logs) for name in names)
+    return listing_of(local_entries(logs), suffix=INPUT_SUFFIXES).bytes
 
 
 def quick_jit(settings: Settings, log_bytes: Optional[int]) -> bool:
