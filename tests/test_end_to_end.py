@@ -120,8 +120,9 @@ def test_songs_one_row_files_are_uncompressed_the_other_tables_snappy(sample_run
 
 
 def test_the_cached_logs_get_a_partition_per_core_or_per_128_mib(spark):
-    """Not the 64 of the repeat-finding window's shuffle, which a cached plan would keep for every later stage."""
-    from sparkify.pipeline import cached_partitions
+    """Not the 64 of the repeat-finding window's shuffle, which a cached plan would keep for every later stage.
+    Their identity hashes are counted in twice as many tasks, at most the shuffle's partitions."""
+    from sparkify.pipeline import cached_partitions, repeat_count_partitions
 
     before = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", "64")
@@ -131,6 +132,7 @@ def test_the_cached_logs_get_a_partition_per_core_or_per_128_mib(spark):
         assert cached_partitions(spark, 452 * 2**20) == 4  # events-1m
         assert cached_partitions(spark, 4_400 * 2**20) == 35  # many-events
         assert cached_partitions(spark, 100 * 2**30) == 64  # never more than the shuffle's partitions
+        assert [repeat_count_partitions(spark, n) for n in (2, 4, 35, 64)] == [4, 8, 64, 64]
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", before)
 
