@@ -182,7 +182,7 @@ def flagged_events(logs: DataFrame, repeats: bool = True) -> DataFrame:
     return clean_events(flagged, kept)
 
 
-def repeated_events(events: DataFrame, partitions: Optional[int] = None) -> DataFrame:
+def repeated_events(events: DataFrame, partitions: int) -> DataFrame:
     """The identities held by more than one usable row of ``flagged_events(logs, repeats=False)``, by
     their 64-bit hash (``identity_hash``) and count: empty when flag_log_rows would flag no repeat in
     ``logs``. Over the cleaned columns, where a blank userId is null like a missing one, so it finds at
@@ -192,9 +192,7 @@ def repeated_events(events: DataFrame, partitions: Optional[int] = None) -> Data
     ``partitions``: the hashes are shuffled into this many partitions, then counted. Nearly every identity
     is unique, so counting within each input partition first shrinks nothing, and adaptive execution would
     coalesce the counting into a few tasks, each holding millions of hashes in one table."""
-    hashes = usable(events).select(identity_hash().alias("identity_hash"))
-    if partitions:
-        hashes = hashes.repartition(partitions, "identity_hash")
+    hashes = usable(events).select(identity_hash().alias("identity_hash")).repartition(partitions, "identity_hash")
     return hashes.groupBy("identity_hash").count().where(F.col("count") > 1)
 
 
