@@ -35,7 +35,7 @@ from sparkify.load import ParquetSink, Written, quarantine_path, sink_for
 from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
-from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, songs_table_spec
+from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table, songs_table_spec
 from sparkify.session import build_session, end_local_jvm, local_jars, run_failure
 from sparkify.storage import (
     FileListing,
@@ -375,12 +375,21 @@ def build(
     return tables, plays
 
 
-# The checks query a table as the run wrote it (held in memory: ParquetSink.as_written) when its
-# sources gave at most this many records; a larger table is read back from its files (a few per
-# partition). Measured (bench/README.md): events-1m (1M records) holding all: checks 5.8 s, songplays
-# write 19.6 s; reading the log tables back: 16.9 s and 23.0 s. many-events (10M): holding: songplays
-# 183.7 s, checks 53.7 s; reading back: 130.2 s and 72.6 s.
+# The checks query the songs table as the run wrote it (held in memory: ParquetSink.as_written) when
+# song_data/ gave at most this many records: in its (year, artist_id) layout it is thousands of one-row
+# files, which a read back would open again one by one. Every other table is a file, or a few per
+# month, that the checks read back in one scan; holding one costs a cache during its write and a
+# checkpoint after it. Measured (bench/README.md), alternating pairs: events-1m with every table held
+# 99.6 / 97.3 / 98.1 s, with the log tables read back 94.7 / 88.2 / 89.2 s (songplays write 16.6 / 15.2 /
+# 12.4 -> 9.7 / 8.7 / 13.5 s); public, read back: artists write 1.7 / 1.9 / 1.7 -> 0.8 / 0.8 / 0.7 s,
+# users 2.9 / 2.2 / 2.2 -> 1.3 / 1.4 / 1.4 s.
 HOLD_MAX_RECORDS = 2_000_000
+
+
+def held_for_checks(table: Table, records: int) -> bool:
+    """Whether the checks query ``table`` as written rather than reading it back (HOLD_MAX_RECORDS)."""
+    return table == SONGS and records <= HOLD_MAX_RECORDS
+
 
 # Above this many records of their sources, songplays and time are written by every core into each
 # month (``load.laid_out``'s spread), not one task per month. 10M events in one month (many-events):
@@ -392,7 +401,7 @@ def publish(
     sink: ParquetSink, tables: Dict[str, DataFrame], plan: Plan, settings: Settings, result: RunResult, checked: bool
 ) -> None:
     """Dimensions first, the fact last. songplays and time keep the months this run has no rows for.
-    ``checked``: the checks follow, and query the smaller tables as written (HOLD_MAX_RECORDS). Big
+    ``checked``: the checks follow, and query the songs table as written (``held_for_checks``). Big
     songplays and time are written by every core into each month (SPREAD_MIN_RECORDS)."""
     songs = songs_table_spec(settings.songs_partition_by)
     with stage(result.seconds, "load"):
@@ -400,7 +409,7 @@ def publish(
             if table.name not in tables:
                 continue
             records = max(result.sources[s].read for s in table.sources)
-            hold = checked and records <= HOLD_MAX_RECORDS
+            hold = checked and held_for_checks(table, records)
             with stage(result.stages, f"write {table.name}", log=False):
                 if table in (TIME, SONGPLAYS):
                     spread = records > SPREAD_MIN_RECORDS

@@ -102,9 +102,9 @@ def test_the_run_report_holds_counts_tables_checks_and_stage_times(sample_run):
     assert "secret" not in json.dumps(report).lower()
 
 
-def test_the_checks_query_small_tables_as_written_and_read_larger_ones_back(spark, settings, tmp_path, monkeypatch):
-    """Tables whose sources gave at most HOLD_MAX_RECORDS records are checked as the run wrote them, the others
-    from their files; the checks pass either way."""
+def test_the_checks_query_the_songs_table_as_written_and_read_the_others_back(spark, settings, tmp_path, monkeypatch):
+    """The songs table (one-row files in its (year, artist_id) layout) is checked as the run wrote it, the
+    others from their files; the checks pass either way."""
     from sparkify import pipeline
     from sparkify.quality import DEFAULT_CHECKS
 
@@ -115,11 +115,19 @@ def test_the_checks_query_small_tables_as_written_and_read_larger_ones_back(spar
         return run_checks(spark, root, checks, context, written)
 
     monkeypatch.setattr(pipeline, "run_checks", spy)
-    monkeypatch.setattr(pipeline, "HOLD_MAX_RECORDS", 1_000)
     result = pipeline.run(spark, settings.with_overrides(output_root=str(tmp_path / "out")), checks=DEFAULT_CHECKS)
-    assert result.sources["song_data"].read <= 1_000 < result.sources["log_data"].read
-    assert seen["as written"] == ["artists", "songs"]
+    assert seen["as written"] == ["songs"]
     assert len(result.checks) >= 20 and [c.name for c in result.checks if c.status != "passed"] == []
+
+
+def test_only_the_songs_table_of_one_row_files_is_held_for_the_checks():
+    from sparkify.pipeline import HOLD_MAX_RECORDS, held_for_checks
+    from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, songs_table_spec
+
+    assert held_for_checks(SONGS, HOLD_MAX_RECORDS)
+    assert not held_for_checks(SONGS, HOLD_MAX_RECORDS + 1)
+    assert not held_for_checks(songs_table_spec(("year",)), 300)  # files of many rows: read back
+    assert not any(held_for_checks(table, 300) for table in (ARTISTS, USERS, TIME, SONGPLAYS))
 
 
 def test_tables_read_back_for_the_checks_are_cached_except_songplays_and_time(spark, sample_run):
