@@ -436,8 +436,8 @@ def verify(
     result: RunResult,
     as_written: Optional[Dict[str, DataFrame]] = None,
 ) -> None:
-    """The checks over the tables as written (``as_written``: those the run wrote whole, as cached
-    during the write; the others read back). A full run's songplays must hold every usable
+    """The checks over the tables as written (``as_written``: those the run held, ``held_for_checks``, as
+    cached during the write; the others read back). A full run's songplays must hold every usable
     NextSong event read (an incremental run adds to months that hold other days too)."""
     with stage(result.seconds, "checks"), stage(result.stages, "checks", log=False):
         written = next(t for t in result.tables if t.table == SONGPLAYS.name)

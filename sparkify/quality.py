@@ -4,8 +4,8 @@
     {'name': ..., 'test_sql': ..., '>': 0}                          # or one comparison key
 
 ``test_sql`` returns one value; it runs with spark.sql over the five tables as temp views named like
-them: after a run, the tables it wrote whole as it wrote them (cached during the write), the others
-read back from the output; with --checks-only every table read back. ``{placeholders}`` in
+them: after a run, the songs table as the run wrote it (cached during the write), the others read
+back from the output; with --checks-only every table read back. ``{placeholders}`` in
 test_sql or the expected value are filled from the run (e.g. ``{next_song_events}``); a check
 whose placeholder the run does not know (as in --checks-only) is reported as skipped.
 """
