@@ -23,8 +23,7 @@ def reference(public):
 
 @pytest.fixture(scope="module")
 def expected_tables(reference):
-    """The independent computation's five tables, computed once (matching every play against 14,896 songs
-    in plain Python takes a while)."""
+    """The independent computation's five tables, computed once for the module's tests."""
     return {name: sorted(rows, key=repr) for name, rows in reference.tables().items()}
 
 

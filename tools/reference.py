@@ -65,6 +65,7 @@ def utc(ts: int) -> dt.datetime:
 class Reference:
     def __init__(self, root: str, tolerance: float = 2.0) -> None:
         self.tolerance = tolerance
+        self._by_name: Optional[Dict[tuple, List[dict]]] = None  # songs by (title, artist name), for match
         self.songs = [self._song(s) for s in json_lines(os.path.join(root, "song_data"))]
         self.songs = [s for s in self.songs if s["song_id"] and s["artist_id"] and s["title"] is not None]
         events: Dict[tuple, dict] = {}
@@ -175,14 +176,19 @@ class Reference:
         return int(hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:15], 16)
 
     def match(self, p: dict) -> Tuple[Optional[str], Optional[str]]:
+        """The song of a play: same title and artist name, duration within the tolerance, the closest
+        (then the smallest song_id, artist_id). Songs are looked up by (title, artist name): a scan of
+        every song per play took 50 s on the public shape (6,730 plays x 14,896 songs)."""
+        if self._by_name is None:
+            self._by_name = {}
+            for s in self.songs:
+                self._by_name.setdefault((s["title"], s["artist_name"]), []).append(s)
         candidates = [
             (abs(p["length"] - s["duration"]), s["song_id"], s["artist_id"])
-            for s in self.songs
+            for s in self._by_name.get((p["song"], p["artist"]), [])
             if p["song"] is not None
             and p["length"] is not None
             and s["duration"] is not None
-            and s["title"] == p["song"]
-            and s["artist_name"] == p["artist"]
             and abs(p["length"] - s["duration"]) <= self.tolerance
         ]
         if not candidates:
