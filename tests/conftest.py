@@ -68,35 +68,88 @@ def endpoint(tmp_path_factory):
     yield from s3server.run_seaweedfs(str(tmp_path_factory.mktemp("seaweedfs")))
 
 
-@pytest.fixture(scope="session")
-def public(tmp_path_factory):
+def _make_public(root):
     """The benchmark's `public` set (the public data's shape: 14,896 song files, 8,056 events), by the generator."""
     import subprocess
 
     from bench.datasets import SETS
 
-    root = str(tmp_path_factory.mktemp("public"))
     subprocess.run(
         [sys.executable, os.path.join(ROOT, "tools", "make_sample.py"), "--out", root, *SETS["public"]], check=True
     )
     return root
 
 
+def _start_public_run(public, folder):
+    """The default command (checks on, the local catalog) on it, in the background: (process, output root, logs)."""
+    import subprocess
+
+    out = os.path.join(folder, "out")
+    logs = tuple(open(os.path.join(folder, name), "w+", encoding="utf-8") for name in ("stdout", "stderr"))
+    job = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "etl.py"), "--input", public, "--output", out],
+        stdout=logs[0],
+        stderr=logs[1],
+        text=True,
+        start_new_session=True,  # its JVM with it: stopped together by the group's id
+        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+    )
+    return job, out, logs
+
+
+def _stop(job):
+    import signal
+
+    if job.poll() is None:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(30)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _public_run_started(request, tmp_path_factory):
+    """When a selected test needs ``public_run``, the set is made and its run started before the first test: the
+    run's one to two minutes overlap the tests before the first that needs it (the suite, one test at a time, leaves
+    about a third of the two cores idle). A run still going at the end is stopped by its process id."""
+    if not any("public_run" in item.fixturenames for item in request.session.items):
+        yield None
+        return
+    try:
+        public = _make_public(str(tmp_path_factory.mktemp("public")))
+        job, out, logs = _start_public_run(public, str(tmp_path_factory.mktemp("public-run")))
+    except Exception as exc:  # an error of the tests that need it (``public_run``), not of every test
+        yield exc
+        return
+    yield public, job, out, logs
+    _stop(job)
+    for log in logs:
+        log.close()
+
+
 @pytest.fixture(scope="session")
-def public_run(public, tmp_path_factory):
+def public(_public_run_started, tmp_path_factory):
+    """The benchmark's `public` set, by the generator (``_make_public``)."""
+    if isinstance(_public_run_started, Exception):
+        raise _public_run_started
+    if _public_run_started is not None:
+        return _public_run_started[0]
+    return _make_public(str(tmp_path_factory.mktemp("public")))
+
+
+@pytest.fixture(scope="session")
+def public_run(_public_run_started):
     """The default command (checks on, the local catalog) on it, once per test run: (process, output root)."""
     import subprocess
 
-    out = str(tmp_path_factory.mktemp("public-out"))
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "etl.py"), "--input", public, "--output", out],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
-    )
-    return done, out
+    if isinstance(_public_run_started, Exception):
+        raise _public_run_started
+    _, job, out, logs = _public_run_started
+    try:
+        job.wait(timeout=1200)
+    except subprocess.TimeoutExpired:
+        _stop(job)
+    for log in logs:
+        log.seek(0)
+    return subprocess.CompletedProcess(job.args, job.returncode, logs[0].read(), logs[1].read()), out
 
 
 def read_table(spark, root, name):
