@@ -178,7 +178,7 @@ class Reference:
     def match(self, p: dict) -> Tuple[Optional[str], Optional[str]]:
         """The song of a play: same title and artist name, duration within the tolerance, the closest
         (then the smallest song_id, artist_id). Songs are looked up by (title, artist name): a scan of
-        every song per play took 50 s on the public shape (6,730 plays x 14,896 songs)."""
+        every song per play took 26 s here and 50 s in CI on the public shape (6,730 plays x 14,896 songs)."""
         if self._by_name is None:
             self._by_name = {}
             for s in self.songs:
