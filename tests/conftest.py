@@ -125,14 +125,18 @@ def _public_run_started(request, tmp_path_factory):
         log.close()
 
 
+def _started(started):
+    """What ``_public_run_started`` gave; its error raised in the test that needs it."""
+    if isinstance(started, Exception):
+        raise started
+    return started
+
+
 @pytest.fixture(scope="session")
 def public(_public_run_started, tmp_path_factory):
     """The benchmark's `public` set, by the generator (``_make_public``)."""
-    if isinstance(_public_run_started, Exception):
-        raise _public_run_started
-    if _public_run_started is not None:
-        return _public_run_started[0]
-    return _make_public(str(tmp_path_factory.mktemp("public")))
+    started = _started(_public_run_started)
+    return started[0] if started else _make_public(str(tmp_path_factory.mktemp("public")))
 
 
 @pytest.fixture(scope="session")
@@ -140,9 +144,7 @@ def public_run(_public_run_started):
     """The default command (checks on, the local catalog) on it, once per test run: (process, output root)."""
     import subprocess
 
-    if isinstance(_public_run_started, Exception):
-        raise _public_run_started
-    _, job, out, logs = _public_run_started
+    _, job, out, logs = _started(_public_run_started)
     try:
         job.wait(timeout=1200)
     except subprocess.TimeoutExpired:
