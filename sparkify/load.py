@@ -30,11 +30,14 @@ from sparkify import s3
 from sparkify.config import Settings
 from sparkify.schemas import Table
 from sparkify.storage import (
+    FileListing,
     carry_over_partitions,
     hadoop_path,
     is_local,
     join_uri,
     list_data_files,
+    listing_of,
+    local_entries,
     local_path,
     partition_folders,
     path_exists,
@@ -167,6 +170,7 @@ class ParquetSink:
         live = table_path(self.root, table)
         depth = len(table.partition_by)
         written: List[str] = []
+        listing = None
         frame = laid_out(df, table, spread)
         if hold:  # cached as the write computes it (see as_written), in its written layout: a few partitions
             frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
@@ -174,9 +178,13 @@ class ParquetSink:
         if is_local(self.root):
             staged = join_uri(self.staging, table.name)
             rows = write_frame(frame, table, staged)
-            written = partition_folders(staged, depth) if depth else []
+            carried: List[str] = []
             if keep_partitions and depth:
-                whole = not carry_over_partitions(local_path(live), local_path(staged), depth)
+                carried = carry_over_partitions(local_path(live), local_path(staged), depth)
+                whole = not carried
+            entries = local_entries(local_path(staged))  # one walk: the partitions written and the report's counts
+            written = sorted(partition_folders(entries, depth) - set(carried)) if depth else []
+            listing = listing_of(entries, depth)
             swap_in(local_path(staged), local_path(live), local_path(join_uri(self.staging, "_trash", table.name)))
         else:
             rows = write_frame(frame, table, live, dynamic=keep_partitions)
@@ -184,7 +192,7 @@ class ParquetSink:
             self._as_written[table.name] = frame.localCheckpoint(eager=True)
         if hold:
             frame.unpersist()
-        return self._written(table.name, live, rows, depth, begun, written)
+        return self._written(table.name, live, rows, depth, begun, written, listing)
 
     def append_batch(self, table: Table, df: DataFrame, batch_id: int) -> Written:
         """Add a micro-batch's rows: written to staging, then each partition's file moved into
@@ -240,9 +248,17 @@ class ParquetSink:
         return self._written(QUARANTINE, path, int(observation.get.get("rows", 0)), 1, begun)
 
     def _written(
-        self, name: str, path: str, rows: int, depth: int, begun: float, written: Optional[List[str]] = None
+        self,
+        name: str,
+        path: str,
+        rows: int,
+        depth: int,
+        begun: float,
+        written: Optional[List[str]] = None,
+        listing: Optional[FileListing] = None,
     ) -> Written:
-        listing = list_data_files(self.spark, path, depth)
+        """What a write left at ``path`` (``listing``: already known, else listed now)."""
+        listing = listing or list_data_files(self.spark, path, depth)
         return Written(
             table=name,
             path=path,

@@ -110,3 +110,24 @@ def test_the_reference_reads_the_same_files(encoded_root):
     ref = Reference(encoded_root)
     assert sorted(s["song_id"] for s in ref.songs) == ["SO1", "SO2"]
     assert len(ref.plays) == 3
+
+
+def test_a_local_listing_leaves_out_hidden_entries_and_linked_folders(tmp_path):
+    """storage.local_entries: (folder relative to the root, name, size, modification time) of every file,
+    "." for the root's own; files and folders whose names start with "_" or "." left out, and a folder
+    linked to is not entered (as os.walk does not)."""
+    from sparkify.storage import local_entries
+
+    write_bytes(str(tmp_path / "top.json"), b"{}")
+    write_bytes(str(tmp_path / "year=2018" / "month=11" / "part-0.parquet"), b"12345")
+    write_bytes(str(tmp_path / "year=2018" / "month=11" / ".part-0.parquet.crc"), b"x")
+    write_bytes(str(tmp_path / "year=2018" / "_SUCCESS"), b"")
+    write_bytes(str(tmp_path / "_temporary" / "0" / "part-1.parquet"), b"123")
+    write_bytes(str(tmp_path / ".hidden" / "a.json"), b"{}")
+    os.symlink(tmp_path / "year=2018", tmp_path / "linked")
+    found = sorted(local_entries(str(tmp_path)))
+    assert [(rel, name, size) for rel, name, size, _ in found] == [
+        (".", "top.json", 2),
+        ("year=2018/month=11", "part-0.parquet", 5),
+    ]
+    assert found[1][3] == os.path.getmtime(tmp_path / "year=2018" / "month=11" / "part-0.parquet")

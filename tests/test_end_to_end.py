@@ -171,3 +171,26 @@ def test_big_logs_write_each_month_from_every_core(spark, settings, reference, t
         assert files["month=11"] == spark.sparkContext.defaultParallelism == 2, (name, files)
         assert 1 <= files["month=12"] <= 2, (name, files)
         assert sorted(read_table(spark, str(tmp_path), name), key=repr) == sorted(reference.tables()[name], key=repr)
+
+
+def test_the_report_counts_each_tables_files_bytes_and_folders_as_on_disk(sample_run):
+    """Each table's files, bytes and partition folders in the run's result, against a count of its output
+    folder by os.walk (hidden files such as _SUCCESS left out); the partitions written are those folders."""
+    result, output = sample_run
+    for written in (t for t in result.tables if t.table in TABLES_BY_NAME):
+        table = TABLES_BY_NAME[written.table]
+        base = os.path.join(output, table.name)
+        files = [
+            (os.path.relpath(folder, base), os.path.getsize(os.path.join(folder, name)))
+            for folder, _, names in os.walk(base)
+            for name in names
+            if not name.startswith(("_", "."))
+        ]
+        folders = {rel for rel, _ in files} if table.partition_by else set()
+        assert (written.files, written.bytes, written.partitions) == (
+            len(files),
+            sum(size for _, size in files),
+            len(folders),
+        ), table.name
+        assert written.files > 0
+        assert set(written.partitions_written) == folders, table.name
