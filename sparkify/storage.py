@@ -61,7 +61,11 @@ def local_entries(base: str) -> List[FileEntry]:
     pending = [(".", base)]
     while pending:
         rel, folder = pending.pop()
-        with os.scandir(folder) as found:
+        try:
+            found = os.scandir(folder)
+        except OSError:  # a folder missing or unreadable is skipped, as os.walk skips it
+            continue
+        with found:
             for entry in found:
                 if entry.name.startswith(("_", ".")):
                     continue

@@ -115,7 +115,7 @@ def test_the_reference_reads_the_same_files(encoded_root):
 def test_a_local_listing_leaves_out_hidden_entries_and_linked_folders(tmp_path):
     """storage.local_entries: (folder relative to the root, name, size, modification time) of every file,
     "." for the root's own; files and folders whose names start with "_" or "." left out, and a folder
-    linked to is not entered (as os.walk does not)."""
+    linked to is not entered (as os.walk does not); a missing folder holds nothing."""
     from sparkify.storage import local_entries
 
     write_bytes(str(tmp_path / "top.json"), b"{}")
@@ -131,3 +131,4 @@ def test_a_local_listing_leaves_out_hidden_entries_and_linked_folders(tmp_path):
         ("year=2018/month=11", "part-0.parquet", 5),
     ]
     assert found[1][3] == os.path.getmtime(tmp_path / "year=2018" / "month=11" / "part-0.parquet")
+    assert local_entries(str(tmp_path / "missing")) == []  # as os.walk: nothing, not an error
