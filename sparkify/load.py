@@ -258,7 +258,7 @@ class ParquetSink:
         listing: Optional[FileListing] = None,
     ) -> Written:
         """What a write left at ``path`` (``listing``: already known, else listed now)."""
-        listing = listing or list_data_files(self.spark, path, depth)
+        listing = listing if listing is not None else list_data_files(self.spark, path, depth)
         return Written(
             table=name,
             path=path,

@@ -78,19 +78,24 @@ def local_entries(base: str) -> List[FileEntry]:
     return entries
 
 
+def partition_folders(entries: List[FileEntry], depth: int) -> Set[str]:
+    """The partition folders (relative, e.g. 'year=2018/month=11') that hold a table's files, of its
+    entries (``local_entries`` or a Hadoop listing)."""
+    return {rel for rel, _, _, _ in entries if rel.count("=") == depth}
+
+
 def listing_of(
     entries: List[FileEntry], partition_depth: int = 0, suffix: Union[str, Tuple[str, ...]] = ""
 ) -> FileListing:
     """What ``list_data_files`` counts of (folder, name, size, modification time) entries, as
     ``local_entries`` gives them (or a Hadoop listing)."""
-    kept = [(rel, size) for rel, name, size, _ in entries if name.endswith(suffix)]
-    partitions: Set[str] = {rel for rel, _ in kept if rel.count("=") == partition_depth} if partition_depth else set()
+    kept = [entry for entry in entries if entry[1].endswith(suffix)]
     return FileListing(
         files=len(kept),
-        bytes=sum(size for _, size in kept),
-        partitions=len(partitions),
+        bytes=sum(size for _, _, size, _ in kept),
+        partitions=len(partition_folders(kept, partition_depth)) if partition_depth else 0,
         ignored=len(entries) - len(kept),
-        newest=max((e[3] for e in entries if e[1].endswith(suffix)), default=0.0),
+        newest=max((modified for _, _, _, modified in kept), default=0.0),
     )
 
 
@@ -238,9 +243,3 @@ def carry_over_partitions(live: str, staged: str, depth: int) -> List[str]:
                     shutil.copy2(os.path.join(folder, name), os.path.join(staged, rel, name))
         carried.append(rel)
     return carried
-
-
-def partition_folders(entries: List[FileEntry], depth: int) -> Set[str]:
-    """The partition folders (relative, e.g. 'year=2018/month=11') that hold the files of a local
-    table's ``local_entries``."""
-    return {rel for rel, _, _, _ in entries if rel.count("=") == depth}
