@@ -84,7 +84,7 @@ def run_seaweedfs(workdir: str, timeout: float = 60.0) -> Iterator[str]:
             time.sleep(0.2)
         yield endpoint
     finally:
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        for sig, wait in ((signal.SIGTERM, 2), (signal.SIGKILL, 5)):
             if process.poll() is not None:
                 break
             os.killpg(process.pid, sig)

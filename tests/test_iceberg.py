@@ -2,8 +2,8 @@
 engine (DuckDB) reading the tables by path, the stream exactly once, a kill on S3, maintenance.
 
 etl.py runs in its own process (its JVM gets Iceberg's jars; the tests' shared session has none), and
-so does every Spark read of an Iceberg table (``spark_view``). Snapshots are read from the tables'
-metadata files (plain JSON).
+so does every Spark read of an Iceberg table (``spark_view``); DuckDB reads them by path, on disk or on the S3
+server (httpfs). Snapshots are read from the tables' metadata files (plain JSON).
 """
 
 from __future__ import annotations
@@ -74,19 +74,16 @@ def report_of(done):
 DUMP = """
 import json, sys
 from sparkify.analyst import run_queries
-from sparkify.config import Settings, load_settings
+from sparkify.config import Settings
 from sparkify.quality import DEFAULT_CHECKS, run_checks
 from sparkify.schemas import TABLES
 from sparkify.iceberg import metadata_location
 from sparkify.session import build_session
 from tests.conftest import read_table
-cfg, root, rows_only = sys.argv[1], sys.argv[2], sys.argv[3] == "rows"
-settings = load_settings(cfg) if cfg else Settings(input_root="", output_root=root, master="local[2]")
+root = sys.argv[1]
+settings = Settings(input_root="", output_root=root, master="local[2]")
 spark = build_session(settings, with_iceberg=True)
 rows = {t.name: read_table(spark, root, t.name) for t in TABLES}
-if rows_only:
-    print("DUMP" + json.dumps({"rows": rows}))
-    sys.exit(0)
 differing, report = run_queries(spark, root)
 checks = [c.name for c in run_checks(spark, root, DEFAULT_CHECKS) if c.status not in ("passed", "skipped")]
 located = {t.name: metadata_location(spark, root, t) for t in TABLES}
@@ -95,10 +92,10 @@ print("DUMP" + json.dumps({"rows": rows, "queries_differing": differing, "querie
 """
 
 
-def spark_view(root, cfg="", rows_only=False):
+def spark_view(root):
     """Each table read by Spark (tests.conftest.read_table) in a session with Iceberg, the analysts'
-    queries and the checks over the output (``rows_only``: the tables' rows alone): in a process of its own."""
-    done = run_py("-c", DUMP, cfg, root, "rows" if rows_only else "all")
+    queries and the checks over the output: in a process of its own."""
+    done = run_py("-c", DUMP, root)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.split("DUMP", 1)[1])
 
@@ -111,14 +108,23 @@ def parquet_rows(spark, root):
     return {t.name: normal(read_table(spark, root, t.name)) for t in TABLES}
 
 
-def duckdb_connection():
-    """DuckDB with the avro and iceberg extensions of the duckdb-ext-* wheels (no download)."""
+def duckdb_connection(endpoint=None):
+    """DuckDB with the avro and iceberg extensions of the duckdb-ext-* wheels (no download); with ``endpoint``
+    (the tests' S3 server) also httpfs and the server's keys (bench/duckdb_etl.py's use_s3)."""
     import duckdb
 
     con = duckdb.connect()
     for package in ("duckdb-ext-avro", "duckdb-ext-iceberg"):
         (path,) = [f for f in importlib.metadata.files(package) or [] if f.name.endswith(".duckdb_extension")]
         con.execute(f"LOAD '{path.locate()}'")
+    if endpoint:
+        from bench.duckdb_etl import use_s3
+
+        keys = {"AWS_ACCESS_KEY_ID": s3server.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": s3server.SECRET_KEY}
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in keys.items():
+                env.setenv(name, value)
+            use_s3(con, endpoint.split("://", 1)[1])
     return con
 
 
@@ -411,10 +417,7 @@ def test_a_run_killed_while_writing_songs_to_s3_leaves_every_table_at_its_previo
     assert left <= removed <= since_first  # the killed run's files (and a retried attempt's): no snapshot has them
     assert not left & _keys(client, "lake/")
 
-    # every table whole at its snapshot, nothing it references removed with the orphans (every file read). The
-    # next run after a kill on S3 (taking over the killed run's hold) is tests/test_s3.py's; runs over existing
-    # Iceberg tables are the incremental and stream tests'.
-    view = spark_view(root, cfg, rows_only=True)
-    expected = parquet_rows(spark, parquet_root)
-    for table in TABLES:
-        assert normal(view["rows"][table.name]) == expected[table.name], table.name
+    # every table whole at its snapshot, nothing it references removed with the orphans (every file read, by
+    # DuckDB over S3: no JVM of its own to start). The next run after a kill on S3 (taking over the killed run's
+    # hold) is tests/test_s3.py's; runs over existing Iceberg tables are the incremental and stream tests'.
+    assert duckdb_rows(duckdb_connection(endpoint), root) == parquet_rows(spark, parquet_root)
