@@ -85,16 +85,18 @@ def is_s3(path: str) -> bool:
     return path.startswith(("s3://", "s3a://"))
 
 
-def use_s3(con: duckdb.DuckDBPyConnection, endpoint: str) -> None:
+def use_s3(con: duckdb.DuckDBPyConnection, endpoint: str, key: str = "", secret: str = "") -> None:
     """httpfs from the duckdb-ext-httpfs wheel (its file lies under duckdb_ext/extensions/<version>/<platform>/,
-    no Python module), and one S3 secret: the endpoint, path-style URLs, plain HTTP, keys from the environment."""
+    no Python module), and one S3 secret: the endpoint, path-style URLs, plain HTTP, the keys given or else the
+    environment's."""
     import importlib.metadata
 
     files = [f for f in importlib.metadata.files("duckdb-ext-httpfs") or [] if f.name == "httpfs.duckdb_extension"]
     if not files:
         raise SystemExit("httpfs.duckdb_extension not found: pip install -r bench/requirements.txt")
     con.execute(f"LOAD {sql_string(str(files[0].locate()))}")
-    key, secret = os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    key = key or os.environ.get("AWS_ACCESS_KEY_ID", "")
+    secret = secret or os.environ.get("AWS_SECRET_ACCESS_KEY", "")
     con.execute(
         f"CREATE SECRET bench_s3 (TYPE s3, KEY_ID {sql_string(key)}, SECRET {sql_string(secret)}, "
         f"ENDPOINT {sql_string(endpoint)}, URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')"

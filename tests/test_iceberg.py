@@ -120,11 +120,7 @@ def duckdb_connection(endpoint=None):
     if endpoint:
         from bench.duckdb_etl import use_s3
 
-        keys = {"AWS_ACCESS_KEY_ID": s3server.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": s3server.SECRET_KEY}
-        with pytest.MonkeyPatch.context() as env:
-            for name, value in keys.items():
-                env.setenv(name, value)
-            use_s3(con, endpoint.split("://", 1)[1])
+        use_s3(con, endpoint.split("://", 1)[1], s3server.ACCESS_KEY, s3server.SECRET_KEY)
     return con
 
 
