@@ -1,6 +1,6 @@
 """The five Sparkify tables built by DuckDB, with the job's rules: the benchmark's yardstick.
 
-    python bench/duckdb_etl.py INPUT OUTPUT [--threads N] [--memory-limit 4GB]
+    python bench/duckdb_etl.py INPUT OUTPUT [--threads N] [--memory-limit 4GB] [--songs-by year,artist_id]
     python bench/duckdb_etl.py s3://BUCKET/raw s3://BUCKET/out --s3-endpoint 127.0.0.1:8333 --report R.json
 
 INPUT and OUTPUT may be s3:// URIs (the benchmark's S3 set): httpfs is loaded from the
@@ -9,7 +9,8 @@ path-style, plain HTTP) and the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variab
 OUTPUT is expected to be a fresh prefix (nothing is deleted there); its report goes to --report.
 
 INPUT holds song_data/ and log_data/ (*.json at any depth); OUTPUT gets songplays/, users/,
-songs/, artists/, time/ as Parquet with the job's partitioning, and _reports/duckdb.json with the
+songs/, artists/, time/ as Parquet with the job's partitioning (songs by year, rows sorted by
+artist_id, as the job's default; --songs-by year,artist_id: the classic layout), and _reports/duckdb.json with the
 seconds of each stage and the rows of each table. Each table folder is replaced.
 
 The rules are those of sparkify/transform.py (see README, "Output tables"):
@@ -28,8 +29,7 @@ The rules are those of sparkify/transform.py (see README, "Output tables"):
 
 Known differences from the job (none change the rows): the quarantine of rejected records is not
 written; a null partition value goes to the folder `year=NULL` where Spark writes
-`year=__HIVE_DEFAULT_PARTITION__`; timestamps are Parquet INT64 micros, not Spark's INT96; file
-names differ.
+`year=__HIVE_DEFAULT_PARTITION__`; file names differ.
 """
 
 from __future__ import annotations
@@ -280,9 +280,17 @@ def statements(input_root: str, tolerance: float) -> List[tuple]:
 # one COPY ran out of memory (18.8 GiB). Songs are written in chunks of at most this many folders.
 FOLDERS_PER_COPY = 2000
 
-PARTITIONS = {"songs": ("year", "artist_id"), "time": ("year", "month"), "songplays": ("year", "month")}
-# The job's codecs (sparkify/schemas.py: songs' one-row files are written uncompressed), Snappy elsewhere.
-CODECS = {"songs": "UNCOMPRESSED"}
+SONGS_LAYOUTS = {"year": ("year",), "year,artist_id": ("year", "artist_id")}  # as the job's [ETL] SONGS_PARTITION_BY
+PARTITIONS = {"songs": ("year",), "time": ("year", "month"), "songplays": ("year", "month")}
+# The job's codecs (sparkify/schemas.py: the classic songs layout's one-row files are written uncompressed).
+CODECS: Dict[str, str] = {}
+
+
+def use_songs_layout(name: str) -> None:
+    """Write songs as the job does with [ETL] SONGS_PARTITION_BY = ``name``."""
+    PARTITIONS["songs"] = SONGS_LAYOUTS[name]
+    if name == "year,artist_id":
+        CODECS["songs"] = "UNCOMPRESSED"
 
 
 def copy_sql(query: str, output_root: str, table: str) -> str:
@@ -301,9 +309,10 @@ def copy_sql(query: str, output_root: str, table: str) -> str:
 
 
 def write_songs(con: duckdb.DuckDBPyConnection, output_root: str) -> int:
-    """songs_table -> OUTPUT/songs/year=/artist_id=/, in chunks of artist_ids (each folder in one chunk)."""
+    """songs_table -> OUTPUT/songs/year=/ (rows sorted by artist_id), or the classic year=/artist_id=/
+    in chunks of artist_ids (each folder in one chunk)."""
     folders = con.execute("SELECT count(*) FROM (SELECT DISTINCT year, artist_id FROM songs_table)").fetchone()[0]
-    chunks = max(1, -(-folders // FOLDERS_PER_COPY))
+    chunks = max(1, -(-folders // FOLDERS_PER_COPY)) if "artist_id" in PARTITIONS["songs"] else 1
     written = 0
     for chunk in range(chunks):
         query = (
@@ -333,7 +342,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--tolerance", type=float, default=TOLERANCE)
     parser.add_argument("--s3-endpoint", help="host:port of the S3 server, for s3:// INPUT / OUTPUT")
     parser.add_argument("--report", help="write the report here (default: OUTPUT/_reports/duckdb.json, local only)")
+    parser.add_argument("--songs-by", choices=sorted(SONGS_LAYOUTS), default="year", help="the songs layout")
     args = parser.parse_args(argv)
+    use_songs_layout(args.songs_by)
     remote = is_s3(args.input) or is_s3(args.output)
     input_root = args.input if is_s3(args.input) else os.path.abspath(args.input)
     output_root = args.output if is_s3(args.output) else os.path.abspath(args.output)

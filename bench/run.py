@@ -70,6 +70,12 @@ TARGET_FILES_PER_PARTITION = 2
 GIB = 1024**3
 
 
+# The songs layout both engines write ([ETL] SONGS_PARTITION_BY): the job's default, or the classic
+# (year, artist_id) with --classic-songs (main sets it; results name it in "songs_partition_by").
+SONGS_BY = {"layout": "year"}
+CLASSIC_SONGS = "year, artist_id"
+
+
 def command(
     engine: str, input_root: str, output_root: str, job_config: Optional[str] = None, skip_checks: bool = False
 ) -> List[str]:
@@ -81,7 +87,8 @@ def command(
             + ["--master", "local[*]"]
             + (["--config", job_config] if job_config else [])
         )
-    return [sys.executable, os.path.join(BENCH_DIR, "duckdb_etl.py"), input_root, output_root]
+    layout = ["--songs-by", SONGS_BY["layout"].replace(" ", "")]
+    return [sys.executable, os.path.join(BENCH_DIR, "duckdb_etl.py"), input_root, output_root, *layout]
 
 
 class TreeMemory:
@@ -430,7 +437,6 @@ def run_set(
     label: str = "",
     driver_memory: Optional[str] = None,
     shuffle_partitions: Optional[int] = None,
-    songs_by_year: bool = False,
     skip_checks: bool = False,
 ) -> Dict:
     """Runs of one set; ``label`` is the whole variant label (with --skip-checks it ends in
@@ -440,8 +446,7 @@ def run_set(
     changes = {}
     if shuffle_partitions:
         changes[("SPARK", "SHUFFLE_PARTITIONS")] = str(shuffle_partitions)
-    if songs_by_year:
-        changes[("ETL", "SONGS_PARTITION_BY")] = "year"
+    changes[("ETL", "SONGS_PARTITION_BY")] = SONGS_BY["layout"]
     job_config = config_copy(changes) if changes else None
     runs = kept_runs(set_name, label, engines, skip_checks)
     for rep in range(reps):
@@ -456,7 +461,7 @@ def run_set(
         "checks": "skipped" if skip_checks else "on",
         "driver_memory": driver_memory,
         "shuffle_partitions": shuffle_partitions,
-        "songs_partition_by": "year" if songs_by_year else "year, artist_id",
+        "songs_partition_by": SONGS_BY["layout"],
         "description": datasets.DESCRIPTIONS[set_name],
         "generator_args": info["args"],
         "generation_seconds": info.get("seconds"),
@@ -655,8 +660,8 @@ def job_code(body: Dict) -> str:
         text += f", driver {body['driver_memory']}"
     if body.get("shuffle_partitions"):
         text += f", {body['shuffle_partitions']} shuffle partitions"
-    if body.get("songs_partition_by") == "year":
-        text += ", songs by year"
+    if body.get("songs_partition_by", CLASSIC_SONGS) == CLASSIC_SONGS:
+        text += ", classic songs layout"
     failed = [r for r in runs if run_failed(r)]
     if failed:
         text += f", {len(failed)} of {len(runs)} runs failed"
@@ -775,7 +780,7 @@ def chart(results: Dict[str, Dict], path: str) -> None:
     plt.close(fig)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default=DEFAULT_SETS, help=f"comma-separated, of {', '.join(datasets.SETS)}")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per engine and set (default 3)")
@@ -790,7 +795,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--shuffle-partitions", type=int, help="run the job with a copy of dl.cfg with this [SPARK] SHUFFLE_PARTITIONS"
     )
     parser.add_argument(
-        "--songs-by-year", action="store_true", help="the job with [ETL] SONGS_PARTITION_BY = year (other layout)"
+        "--classic-songs",
+        action="store_true",
+        help="both engines write songs by (year, artist_id), the exercise's classic layout (results/<set>.classic...)",
     )
     parser.add_argument(
         "--skip-checks",
@@ -808,7 +815,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--s3-delays", default="0,20", help="with --s3: ms added before each request, one variant each (default 0,20)"
     )
     parser.add_argument("--report-only", action="store_true", help="only redo summary.md and chart.png from results")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = arguments()
     args = parser.parse_args(argv)
+    if args.classic_songs:
+        SONGS_BY["layout"] = CLASSIC_SONGS
+        args.label = f"{args.label}.classic" if args.label else "classic"
     if args.s3 and args.sets == DEFAULT_SETS:
         args.sets = "public"
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
@@ -839,7 +854,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                 label,
                 args.driver_memory,
                 args.shuffle_partitions,
-                args.songs_by_year,
                 args.skip_checks,
             )
         shutil.rmtree(SET_ASIDE_DIR, ignore_errors=True)

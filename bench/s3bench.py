@@ -245,6 +245,7 @@ def job_config(endpoint: str, access_key: str, secret_key: str, path: str) -> st
     parser["AWS"]["AWS_SECRET_ACCESS_KEY"] = secret_key
     parser["S3"]["ENDPOINT"] = endpoint
     parser["S3"]["PATH_STYLE_ACCESS"] = "true"
+    parser["ETL"]["SONGS_PARTITION_BY"] = bench.SONGS_BY["layout"]
     with open(path, "w", encoding="utf-8") as handle:
         parser.write(handle)
     return path
@@ -548,7 +549,7 @@ def store(
         "checks": "skipped" if skip_checks else "on",
         "driver_memory": None,
         "shuffle_partitions": None,
-        "songs_partition_by": "year, artist_id",
+        "songs_partition_by": bench.SONGS_BY["layout"],
         "description": datasets.DESCRIPTIONS[set_name] + f"; on S3 (SeaweedFS, +{server['delay_ms']} ms per request)",
         "generator_args": info["args"],
         "generation_seconds": info.get("seconds"),

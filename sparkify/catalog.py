@@ -73,6 +73,12 @@ class Registered:
     partitions_removed: Dict[str, int] = field(default_factory=dict)
 
 
+def relaid(have: Sequence[Any], want: Sequence[Any], have_keys: Sequence[Any], want_keys: Sequence[Any]) -> bool:
+    """Whether a registered table holds the same columns as the one written, partitioned otherwise (the
+    songs table in the other [ETL] SONGS_PARTITION_BY layout): its entry is then made anew."""
+    return sorted(have) == sorted(want) and list(have_keys) != list(want_keys)
+
+
 def hive_type(data_type: Any) -> str:
     return HIVE_TYPES[type(data_type).__name__]
 
@@ -186,17 +192,12 @@ class GlueCatalog:
         if current is None:
             self.client.create_table(DatabaseName=self.database, TableInput=wanted)
             done.created.append(shape.name)
+        elif self._relaid(current, wanted):  # the other songs layout: a new entry (its old partitions go with it)
+            self.client.delete_table(DatabaseName=self.database, Name=shape.name)
+            self.client.create_table(DatabaseName=self.database, TableInput=wanted)
+            done.updated.append(shape.name)
         else:
-            have_keys = [(k["Name"], k["Type"]) for k in current.get("PartitionKeys", [])]
-            want_keys = [(k["Name"], k["Type"]) for k in wanted.get("PartitionKeys", [])]
-            have_cols = [(c["Name"], c["Type"]) for c in current.get("StorageDescriptor", {}).get("Columns", [])]
-            want_cols = [(c["Name"], c["Type"]) for c in wanted["StorageDescriptor"]["Columns"]]
-            if (have_cols, have_keys) != (want_cols, want_keys):
-                raise UserError(
-                    f"The Glue table {self.database}.{shape.name} exists with another schema (columns {have_cols}, "
-                    f"partition keys {have_keys}; this job writes {want_cols}, {want_keys}). The tables are written. "
-                    f"Drop that table if it is an old one of this job, or set [CATALOG] DATABASE to another database."
-                )
+            self._check_schema(shape.name, current, wanted)
             same_place = current.get("StorageDescriptor", {}).get("Location") == wanted["StorageDescriptor"]["Location"]
             same_params = all(current.get("Parameters", {}).get(k) == v for k, v in wanted["Parameters"].items())
             if same_place and same_params:
@@ -206,6 +207,25 @@ class GlueCatalog:
                 done.updated.append(shape.name)
         if shape.partition_keys and shape.table_format != "iceberg":
             self._sync_partitions(shape, wanted, done)
+
+    @staticmethod
+    def _columns(table: Dict[str, Any]) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
+        """A table input's (or a Glue table's) columns and partition keys, as (name, type) pairs."""
+        columns = [(c["Name"], c["Type"]) for c in table.get("StorageDescriptor", {}).get("Columns", [])]
+        return columns, [(k["Name"], k["Type"]) for k in table.get("PartitionKeys", [])]
+
+    def _relaid(self, current: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
+        (have_cols, have_keys), (want_cols, want_keys) = self._columns(current), self._columns(wanted)
+        return relaid(have_cols + have_keys, want_cols + want_keys, have_keys, want_keys)
+
+    def _check_schema(self, name: str, current: Dict[str, Any], wanted: Dict[str, Any]) -> None:
+        (have_cols, have_keys), (want_cols, want_keys) = self._columns(current), self._columns(wanted)
+        if (have_cols, have_keys) != (want_cols, want_keys):
+            raise UserError(
+                f"The Glue table {self.database}.{name} exists with another schema (columns {have_cols}, "
+                f"partition keys {have_keys}; this job writes {want_cols}, {want_keys}). The tables are written. "
+                f"Drop that table if it is an old one of this job, or set [CATALOG] DATABASE to another database."
+            )
 
     def _sync_partitions(self, shape: Shape, wanted: Dict[str, Any], done: Registered) -> None:
         have = set()
@@ -288,26 +308,33 @@ class LocalCatalog:
                 described = self.spark.catalog.listColumns(shape.name, self.database)
                 have = [(c.name, c.dataType) for c in described]
                 want = list(shape.columns + shape.partition_keys)
-                if sorted(have) != sorted(want):
+                have_keys = [(c.name, c.dataType) for c in described if c.isPartition]
+                if relaid(have, want, have_keys, list(shape.partition_keys)):  # an external table: its files stay
+                    self.spark.sql(f"DROP TABLE {name}")
+                    self._create(shape)
+                    done.updated.append(shape.name)
+                elif sorted(have) != sorted(want):
                     raise UserError(
                         f"The table {self.database}.{shape.name} of the local catalog has another schema ({have}). "
                         f"The tables are written. Drop it (DROP TABLE {self.database}.{shape.name}) and run again."
                     )
-                done.unchanged.append(shape.name)
+                else:
+                    done.unchanged.append(shape.name)
             else:
-                # Partitions are found in the table's folders when it is read (always current, nothing
-                # to add per run): the songs table's ~14k folders made MSCK take minutes in Derby.
-                self.spark.conf.set("spark.sql.hive.manageFilesourcePartitions", "false")
-                columns = ", ".join(f"`{n}` {t}" for n, t in shape.columns + shape.partition_keys)
-                partitioned = (
-                    f" PARTITIONED BY ({', '.join(n for n, _ in shape.partition_keys)})" if shape.partition_keys else ""
-                )
-                using = "iceberg" if shape.table_format == "iceberg" else "parquet"
-                self.spark.sql(
-                    f"CREATE TABLE {name} ({columns}) USING {using}{partitioned} LOCATION '{shape.location}'"
-                )
+                self._create(shape)
                 done.created.append(shape.name)
         return done
+
+    def _create(self, shape: Shape) -> None:
+        # Partitions are found in the table's folders when it is read (always current, nothing to add
+        # per run): the classic songs layout's ~14k folders made MSCK take minutes in Derby.
+        self.spark.conf.set("spark.sql.hive.manageFilesourcePartitions", "false")
+        columns = ", ".join(f"`{n}` {t}" for n, t in shape.columns + shape.partition_keys)
+        keys = ", ".join(n for n, _ in shape.partition_keys)
+        partitioned = f" PARTITIONED BY ({keys})" if keys else ""
+        using = "iceberg" if shape.table_format == "iceberg" else "parquet"
+        name = f"`{self.database}`.`{shape.name}`"
+        self.spark.sql(f"CREATE TABLE {name} ({columns}) USING {using}{partitioned} LOCATION '{shape.location}'")
 
 
 @dataclass

@@ -35,7 +35,16 @@ from sparkify.load import ParquetSink, Written, quarantine_path, sink_for
 from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
 from sparkify.report import RunResult, SourceCounts, new_run_id, summary
-from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, Table, songs_table_spec
+from sparkify.schemas import (
+    ARTISTS,
+    CLASSIC_SONGS_PARTITION_BY,
+    SONGPLAYS,
+    SONGS,
+    TIME,
+    USERS,
+    Table,
+    songs_table_spec,
+)
 from sparkify.session import build_session, end_local_jvm, local_jars, run_failure
 from sparkify.storage import (
     FileListing,
@@ -44,6 +53,7 @@ from sparkify.storage import (
     is_local,
     join_uri,
     local_path,
+    partition_keys_found,
     read_text,
     write_text,
 )
@@ -81,6 +91,7 @@ class Plan:
     songs_kept: bool = False  # incremental, song_data/ unchanged: songs and artists stay as written
     nothing_new: str = ""  # why there is nothing to do ("" when there is)
     song_tree: Optional[LocalTree] = None  # a local song_data/ as walked for the listing, read from it
+    relaid: str = ""  # the songs table found in the other layout: rebuilt whole (the line that says so)
 
     @property
     def incremental(self) -> bool:
@@ -138,6 +149,7 @@ def run(
         result.status = "checks failed" if result.checks_failed else "ok"
         if plan.songs_kept:
             result.message = "songs and artists: song_data/ unchanged, tables kept (--rebuild-songs rebuilds them)"
+        result.message = result.message or plan.relaid
         save_state(spark, settings, plan, result.run_id)
         register_tables(spark, settings, result, ahead=opening.ahead if opening else None)
     return result
@@ -217,7 +229,9 @@ def make_plan(
         song_data = join_uri(settings.input_root, "song_data")
         tree = walk_local_tree(song_data) if is_local(song_data) else None
         listing = tree.listing if tree is not None else count_input(spark, song_data)
-        plan = Plan(song_listing=listing, state=state, song_tree=tree)
+        plan = Plan(song_listing=listing, state=state, song_tree=tree, relaid=songs_relaid(spark, settings))
+    if plan.relaid:
+        print(plan.relaid, file=sys.stderr, flush=True)
     if days is None:
         return plan
     span = f"{days[0]:%Y-%m-%d}..{days[1]:%Y-%m-%d}"
@@ -227,13 +241,27 @@ def make_plan(
     seen = state.get("log_files", {})
     if not plan.log_files:
         plan.nothing_new = f"Nothing to do: no log files for {span}."
-    elif songs_unchanged and all(seen.get(uri) == status for uri, status in plan.log_statuses.items()):
+    elif songs_unchanged and not plan.relaid and all(seen.get(u) == status for u, status in plan.log_statuses.items()):
         plan.nothing_new = (
             f"Nothing new: the {len(plan.log_files)} log files of {span} and song_data/ are unchanged since "
             f"run {state.get('run_id')}; nothing was written."
         )
-    plan.songs_kept = songs_unchanged and not rebuild_songs and sink.exists(SONGS)
+    plan.songs_kept = songs_unchanged and not rebuild_songs and not plan.relaid and sink.exists(SONGS)
     return plan
+
+
+def songs_relaid(spark: SparkSession, settings: Settings) -> str:
+    """The line that says the run rebuilds the songs table whole because the output holds it in the other
+    layout ([ETL] SONGS_PARTITION_BY); "" when it holds none or the same. (Iceberg: always by year.)"""
+    if settings.table_format != "parquet":
+        return ""
+    found = partition_keys_found(spark, join_uri(settings.output_root, SONGS.name))
+    if not found or found == settings.songs_partition_by:
+        return ""
+    return (
+        f"songs: the output holds it by ({', '.join(found)}), [ETL] SONGS_PARTITION_BY says "
+        f"({', '.join(settings.songs_partition_by)}): the table is rebuilt whole in the new layout."
+    )
 
 
 def save_state(spark: SparkSession, settings: Settings, plan: Plan, run_id: str) -> None:
@@ -375,20 +403,18 @@ def build(
     return tables, plays
 
 
-# The checks query the songs table as the run wrote it (held in memory: ParquetSink.as_written) when
-# song_data/ gave at most this many records: in its (year, artist_id) layout it is thousands of one-row
-# files, which a read back would open again one by one. Every other table is a file, or a few per
-# month, that the checks read back in one scan; holding one costs a cache during its write and a
-# checkpoint after it. Measured (bench/README.md), alternating pairs: events-1m with every table held
-# 99.6 / 97.3 / 98.1 s, with the log tables read back 94.7 / 88.2 / 89.2 s (songplays write 16.6 / 15.2 /
-# 12.4 -> 9.7 / 8.7 / 13.5 s); public, read back: artists write 1.7 / 1.9 / 1.7 -> 0.8 / 0.8 / 0.7 s,
-# users 2.9 / 2.2 / 2.2 -> 1.3 / 1.4 / 1.4 s.
+# The checks query the songs table as the run wrote it (held in memory: ParquetSink.as_written) when it is
+# in the classic (year, artist_id) layout and song_data/ gave at most this many records: thousands of
+# one-row files, which a read back would open again one by one. Every other table, songs by year
+# included, is a file, or a few per partition, that the checks read back in one scan; holding one costs a
+# cache during its write and a checkpoint after it. Measured (bench/README.md), alternating pairs:
+# events-1m with every table held 99.6 / 97.3 / 98.1 s, with the log tables read back 94.7 / 88.2 / 89.2 s.
 HOLD_MAX_RECORDS = 2_000_000
 
 
 def held_for_checks(table: Table, records: int) -> bool:
     """Whether the checks query ``table`` as written rather than reading it back (HOLD_MAX_RECORDS)."""
-    return table == SONGS and records <= HOLD_MAX_RECORDS
+    return table == songs_table_spec(CLASSIC_SONGS_PARTITION_BY) and records <= HOLD_MAX_RECORDS
 
 
 # Above this many records of their sources, songplays and time are written by every core into each

@@ -19,6 +19,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from sparkify.config import SONGS_LAYOUTS
+
 CORRUPT_RECORD = "_corrupt_record"  # Spark's column for a line it could not parse
 SOURCE_FILE = "_source_file"  # the file a raw row came from
 RAW_TEXT = "_raw_text"  # the raw JSON text of a row, kept for the quarantine
@@ -149,13 +151,12 @@ SONGS = Table(
         ("duration", DoubleType()),
     ),
     primary_key=("song_id",),
-    partition_by=("year", "artist_id"),
+    # One folder per year, rows sorted by artist_id: Parquet's min/max statistics of artist_id then
+    # let a reader skip the row groups of other artists (the default layout, [ETL] SONGS_PARTITION_BY).
+    partition_by=SONGS_LAYOUTS[0],
+    sort_within=("artist_id",),
     references={"artist_id": "artists"},
     sources=("song_data",),
-    # One or two rows per file (public: 14,896 rows in 14,032 files): a codec saves no bytes there
-    # (a one-row file is 7 bytes smaller without Snappy), and parquet-mr gives each file's compressor
-    # a page-sized (1 MiB) buffer: songs write 1.2-2 s faster on public uncompressed (bench/README.md).
-    compression="none",
 )
 
 ARTISTS = Table(
@@ -194,14 +195,20 @@ TABLES: Tuple[Table, ...] = (SONGS, ARTISTS, USERS, TIME, SONGPLAYS)
 TABLES_BY_NAME: Dict[str, Table] = {t.name: t for t in TABLES}
 
 
-# An Iceberg songs table: by year, rows sorted by artist_id (its files' column statistics prune by
-# artist_id), whatever [ETL] SONGS_PARTITION_BY says.
-ICEBERG_SONGS_PARTITION_BY: Tuple[str, ...] = ("year",)
+# The classic layout of the exercise: one folder per (year, artist_id), ~12,600 one-row files on the
+# full public data, each one object (and its requests) on S3 (bench/README.md measures its cost).
+CLASSIC_SONGS_PARTITION_BY: Tuple[str, ...] = SONGS_LAYOUTS[1]
+
+# An Iceberg songs table is always in the default layout, whatever [ETL] SONGS_PARTITION_BY says.
+ICEBERG_SONGS_PARTITION_BY: Tuple[str, ...] = SONGS.partition_by
 
 
 def songs_table_spec(partition_by: Tuple[str, ...]) -> Table:
-    """SONGS in the layout asked for: by (year, artist_id), or by year with rows sorted by artist_id
-    (files of many rows there: compressed)."""
+    """SONGS in the layout asked for: by year, rows sorted by artist_id (the default), or the classic
+    (year, artist_id), whose files hold one or two rows each: written uncompressed there (a one-row file
+    is 7 bytes smaller without Snappy, and parquet-mr gives each file's compressor a 1 MiB buffer)."""
     if partition_by == SONGS.partition_by:
         return SONGS
-    return replace(SONGS, partition_by=partition_by, sort_within=("artist_id",), compression="snappy")
+    if partition_by != CLASSIC_SONGS_PARTITION_BY:
+        raise ValueError(f"not a songs layout: {partition_by}")
+    return replace(SONGS, partition_by=partition_by, sort_within=(), compression="none")

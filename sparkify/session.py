@@ -224,6 +224,10 @@ def spark_conf(
         "spark.sql.sources.partitionOverwriteMode": "static",
         "spark.ui.showConsoleProgress": "true" if settings.verbose else "false",
         "spark.sql.parquet.compression.codec": "snappy",
+        # Timestamps as Parquet's TIMESTAMP(MICROS, adjusted to UTC), with min/max statistics, not Spark's
+        # legacy INT96 (deprecated, no statistics: no reader could skip row groups by time, and pandas
+        # read naive times). Files written as INT96 by earlier runs stay readable beside them.
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     }
     if not under_spark_submit():
         # Only takes effect where this process starts the driver's JVM (python etl.py, any master).

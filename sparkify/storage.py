@@ -38,6 +38,31 @@ def path_exists(spark: SparkSession, uri: str) -> bool:
     return bool(fs.exists(path))
 
 
+def _subfolders(spark: SparkSession, uri: str) -> List[str]:
+    """The names of the folders directly in ``uri`` (none when it does not exist)."""
+    if is_local(uri):
+        try:
+            return sorted(e.name for e in os.scandir(local_path(uri)) if e.is_dir())
+        except OSError:
+            return []
+    path, fs = hadoop_path(spark, uri)
+    if not fs.exists(path):
+        return []
+    return sorted(status.getPath().getName() for status in fs.listStatus(path) if status.isDirectory())
+
+
+def partition_keys_found(spark: SparkSession, uri: str) -> Tuple[str, ...]:
+    """The partition columns of the Hive-style table at ``uri``, read from its folder names down its
+    first partition folder (``year=1999/artist_id=AR1/``: year, artist_id); () when it has none."""
+    keys: List[str] = []
+    while True:
+        found = [name for name in _subfolders(spark, uri) if "=" in name and not name.startswith(("_", "."))]
+        if not found:
+            return tuple(keys)
+        keys.append(found[0].split("=", 1)[0])
+        uri = join_uri(uri, found[0])
+
+
 @dataclass(frozen=True)
 class FileListing:
     files: int

@@ -96,7 +96,7 @@ def test_glue_gets_tables_columns_partition_keys_and_partitions(glue, settings, 
         len(page["Partitions"])
         for page in glue.get_paginator("get_partitions").paginate(DatabaseName="sparkify", TableName="songs")
     )
-    assert songs == len(partitions_of(root)["songs"]) > 200
+    assert songs == len(partitions_of(root)["songs"]) > 40  # by year
     assert tables["users"].get("PartitionKeys", []) == []
     print(
         "\nGlue requests, first run:",

@@ -42,10 +42,12 @@ def test_a_bad_number_names_section_key_and_value(tmp_path):
         load_settings(write(tmp_path, "[ETL]\nDURATION_TOLERANCE_SECONDS = two\n"), env={})
 
 
-def test_songs_layout_is_one_of_two(tmp_path):
-    assert load_settings(write(tmp_path, "[ETL]\nSONGS_PARTITION_BY = year\n"), env={}).songs_partition_by == ("year",)
-    assert load_settings(env={}).songs_partition_by == ("year", "artist_id")
-    with pytest.raises(UserError, match=r"SONGS_PARTITION_BY = 'artist_id'.*`year, artist_id`.*`year`"):
+def test_songs_layout_is_one_of_two_by_year_by_default(tmp_path):
+    classic = write(tmp_path, "[ETL]\nSONGS_PARTITION_BY = year, artist_id\n")
+    assert load_settings(classic, env={}).songs_partition_by == ("year", "artist_id")
+    assert load_settings(write(tmp_path, "[ETL]\nOUTPUT_DATA = o\n"), env={}).songs_partition_by == ("year",)
+    assert load_settings(env={}).songs_partition_by == ("year",)  # the shipped dl.cfg
+    with pytest.raises(UserError, match=r"SONGS_PARTITION_BY = 'artist_id'.*`year` \(the default\).*`year, artist_id`"):
         load_settings(write(tmp_path, "[ETL]\nSONGS_PARTITION_BY = artist_id\n"), env={})
 
 

@@ -6,11 +6,19 @@ import datetime as dt
 import os
 import shutil
 
+import pytest
+
 from sparkify import pipeline
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, read_table
 from tests.test_reruns import contents, data_files
+from tools.reference import Reference
 
 DEC_1 = (dt.date(2018, 12, 1), dt.date(2018, 12, 1))
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return Reference(SAMPLE)
 
 
 def test_a_new_day_changes_only_its_partitions_and_ends_equal_to_a_full_run(spark, settings, sample_run, tmp_path):
@@ -52,3 +60,35 @@ def test_nothing_new_writes_nothing_and_says_so(spark, settings, tmp_path):
         spark, settings.with_overrides(output_root=out), days=(dt.date(2019, 1, 1), dt.date(2019, 1, 2))
     )
     assert (none.status, none.message) == ("nothing new", "Nothing to do: no log files for 2019-01-01..2019-01-02.")
+
+
+def songs_folders(out):
+    """The songs table's partition folders, as paths relative to it (year=Y or year=Y/artist_id=A)."""
+    root = os.path.join(out, "songs")
+    return {os.path.relpath(d, root) for d, _, files in os.walk(root) if any(f.endswith(".parquet") for f in files)}
+
+
+def test_a_songs_table_in_the_other_layout_is_rebuilt_whole_by_a_full_and_an_incremental_run(
+    spark, settings, reference, tmp_path, capsys
+):
+    """Never a mix of the two layouts: each run that finds the other one rebuilds songs whole and says so."""
+    out = str(tmp_path / "out")
+    classic = settings.with_overrides(output_root=out, songs_partition_by=("year", "artist_id"))
+    by_year = settings.with_overrides(output_root=out, songs_partition_by=("year",))
+    pipeline.run(spark, classic)
+    assert all(f.count("/") == 1 for f in songs_folders(out))
+    capsys.readouterr()
+
+    incremental = pipeline.run(spark, by_year, days=DEC_1)  # song_data/ unchanged: songs would be kept
+    line = "songs: the output holds it by (year, artist_id), [ETL] SONGS_PARTITION_BY says (year)"
+    assert line in capsys.readouterr().err and line in incremental.message
+    assert "songs" in {t.table for t in incremental.tables}
+    assert all(f.startswith("year=") and "/" not in f for f in songs_folders(out))
+    assert sorted(read_table(spark, out, "songs"), key=repr) == sorted(reference.tables()["songs"], key=repr)
+
+    full = pipeline.run(spark, classic)
+    assert "by (year), [ETL] SONGS_PARTITION_BY says (year, artist_id)" in full.message
+    assert all(f.count("/") == 1 for f in songs_folders(out))
+    assert sorted(read_table(spark, out, "songs"), key=repr) == sorted(reference.tables()["songs"], key=repr)
+    again = pipeline.run(spark, classic)
+    assert again.message == ""  # the same layout: nothing to say

@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 
+import pytest
+
 import etl
 from sparkify.analyst import run_queries
 from sparkify.quality import run_checks
@@ -96,15 +98,16 @@ def test_the_run_report_holds_counts_tables_checks_and_stage_times(sample_run):
     assert report["sources"]["log_data"]["rejected"] == 0
     tables = {t["table"]: t for t in report["tables"]}
     assert tables["songplays"]["rows"] == 1503
-    assert tables["songs"]["files"] == tables["songs"]["partitions"] > 100
+    assert tables["songs"]["files"] == tables["songs"]["partitions"] > 40  # a file per year
     assert len(report["checks"]) == 21
     assert set(report["seconds"]) >= {"extract", "transform", "load", "checks", "total"}
     assert "secret" not in json.dumps(report).lower()
 
 
-def test_the_checks_query_the_songs_table_as_written_and_read_the_others_back(spark, settings, tmp_path, monkeypatch):
-    """The songs table (one-row files in its (year, artist_id) layout) is checked as the run wrote it, the
-    others from their files; the checks pass either way."""
+@pytest.mark.parametrize(("layout", "held"), [(("year",), []), (("year", "artist_id"), ["songs"])])
+def test_only_classic_songs_are_checked_as_written(spark, settings, tmp_path, monkeypatch, layout, held):
+    """The songs table in the classic layout (one-row files) is checked as the run wrote it; every other
+    table, songs by year included, from its files; the checks pass either way."""
     from sparkify import pipeline
     from sparkify.quality import DEFAULT_CHECKS
 
@@ -115,8 +118,9 @@ def test_the_checks_query_the_songs_table_as_written_and_read_the_others_back(sp
         return run_checks(spark, root, checks, context, written)
 
     monkeypatch.setattr(pipeline, "run_checks", spy)
-    result = pipeline.run(spark, settings.with_overrides(output_root=str(tmp_path / "out")), checks=DEFAULT_CHECKS)
-    assert seen["as written"] == ["songs"]
+    laid = settings.with_overrides(output_root=str(tmp_path / "out"), songs_partition_by=layout)
+    result = pipeline.run(spark, laid, checks=DEFAULT_CHECKS)
+    assert seen["as written"] == held
     assert len(result.checks) >= 20 and [c.name for c in result.checks if c.status != "passed"] == []
 
 
@@ -124,9 +128,10 @@ def test_only_the_songs_table_of_one_row_files_is_held_for_the_checks():
     from sparkify.pipeline import HOLD_MAX_RECORDS, held_for_checks
     from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, songs_table_spec
 
-    assert held_for_checks(SONGS, HOLD_MAX_RECORDS)
-    assert not held_for_checks(SONGS, HOLD_MAX_RECORDS + 1)
-    assert not held_for_checks(songs_table_spec(("year",)), 300)  # files of many rows: read back
+    classic = songs_table_spec(("year", "artist_id"))
+    assert held_for_checks(classic, HOLD_MAX_RECORDS)
+    assert not held_for_checks(classic, HOLD_MAX_RECORDS + 1)
+    assert not held_for_checks(SONGS, 300)  # by year: files of many rows, read back
     assert not any(held_for_checks(table, 300) for table in (ARTISTS, USERS, TIME, SONGPLAYS))
 
 
