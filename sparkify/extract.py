@@ -7,13 +7,15 @@ import gzip
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from sparkify import s3
+from sparkify.config import Settings
 from sparkify.errors import UserError
 from sparkify.s3 import is_s3
 from sparkify.schemas import (
@@ -107,9 +109,14 @@ def walk_local_tree(root: str) -> LocalTree:
     return LocalTree(listing, SmallFiles(sorted("file://" + path for path, _ in inputs), _read_local))
 
 
-def _small_s3_objects(client: Any, root: str) -> Optional[SmallFiles]:
+def small_s3_objects(
+    settings: Settings, root: str, threads: int = S3_FETCHES, reader: str = "auto"
+) -> Optional[SmallFiles]:
     """The *.json(.gz) objects below an s3a:// or s3:// ``root`` when they are small ones and few
-    enough bytes in all to read on the driver, listed with one LIST per 1,000 keys; else None."""
+    enough bytes in all to read on the driver, listed with one LIST per 1,000 keys; else None.
+    Each is fetched by ``reader``: ``arrow`` (pyarrow's S3 file system, C++), ``boto3``, or ``auto``
+    (arrow where pyarrow is installed)."""
+    client = s3.client(settings, max_connections=threads)
     parsed = urlparse(root)
     prefix = parsed.path.strip("/") + "/"
     keys: List[str] = []
@@ -124,11 +131,19 @@ def _small_s3_objects(client: Any, root: str) -> Optional[SmallFiles]:
     if not _small_enough(sizes):
         return None
     base = f"{parsed.scheme}://{parsed.netloc}/"
+    arrow = s3.arrow_filesystem(settings, parsed.netloc) if reader in ("auto", "arrow") else None
+    if arrow is not None:
 
-    def fetch(uri: str) -> bytes:
-        return client.get_object(Bucket=parsed.netloc, Key=uri[len(base) :])["Body"].read()
+        def fetch(uri: str) -> bytes:
+            with arrow.open_input_stream(f"{parsed.netloc}/{uri[len(base) :]}", compression=None) as stream:
+                return stream.read()
 
-    return SmallFiles(sorted(base + key for key in keys), fetch, S3_FETCHES)
+    else:
+
+        def fetch(uri: str) -> bytes:
+            return client.get_object(Bucket=parsed.netloc, Key=uri[len(base) :])["Body"].read()
+
+    return SmallFiles(sorted(base + key for key in keys), fetch, threads)
 
 
 def _driver_text(spark: SparkSession, files: SmallFiles) -> DataFrame:
@@ -155,18 +170,18 @@ def read_json_tree(
     spark: SparkSession,
     root: Union[str, List[str]],
     schema: StructType,
-    s3_client: Optional[Any] = None,
+    settings: Optional[Settings] = None,
     tree: Optional[LocalTree] = None,
 ) -> DataFrame:
     """Every *.json and *.json.gz below ``root`` (or the files listed), at any depth, as JSON
     lines parsed with an explicit schema (no inference pass). Blank lines are not records.
-    ``s3_client`` (boto3): a tree of small objects on S3 is fetched by the driver with it.
+    ``settings``: where given, a tree of small objects on S3 is fetched by the driver (``small_s3_objects``).
     ``tree``: a local ``root`` as the plan walked it (``walk_local_tree``)."""
     small = None
     if isinstance(root, str) and is_local(root):
         small = (tree or walk_local_tree(root)).small
-    elif isinstance(root, str) and s3_client is not None and is_s3(root):
-        small = _small_s3_objects(s3_client, root)
+    elif isinstance(root, str) and settings is not None and is_s3(root):
+        small = small_s3_objects(settings, root)
     if small is not None:
         return parse_json_lines(_driver_text(spark, small), schema)
     reader = spark.read.option("recursiveFileLookup", "true").option("pathGlobFilter", INPUT_GLOB)
@@ -236,7 +251,7 @@ def extract(
     spark: SparkSession,
     input_root: str,
     log_files: Optional[List[str]] = None,
-    s3_client: Optional[Any] = None,
+    settings: Optional[Settings] = None,
     songs: Optional[LocalTree] = None,
 ) -> Raw:
     """Read song_data/ (``songs``: a local one as the plan walked it) and log_data/ (or only ``log_files`` of it)."""
@@ -246,5 +261,5 @@ def extract(
         if not path_exists(spark, folder):
             raise UserError(missing_input_message(folder, input_root))
         source = log_files if name == "log_data" and log_files is not None else folder
-        frames[name] = read_json_tree(spark, source, schema, s3_client, songs if name == "song_data" else None)
+        frames[name] = read_json_tree(spark, source, schema, settings, songs if name == "song_data" else None)
     return Raw(songs=frames["song_data"], logs=frames["log_data"])

@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from sparkify import catalog, s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError, note_stage, redact
-from sparkify.extract import S3_FETCHES, LocalTree, check_local_input, day_files, extract, walk_local_tree
+from sparkify.extract import LocalTree, check_local_input, day_files, extract, walk_local_tree
 from sparkify.load import ParquetSink, Written, quarantine_path, sink_for
 from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
@@ -338,8 +338,7 @@ def read_inputs(spark: SparkSession, settings: Settings, plan: Plan, result: Run
     stages = result.stages
     with stage(result.seconds, "extract"):
         with stage(stages, "read songs (parse, flag, cache, count)", log=False):
-            client = s3.client(settings, max_connections=S3_FETCHES) if s3.is_s3(settings.input_root) else None
-            raw = extract(spark, settings.input_root, plan.log_files, client, plan.song_tree)
+            raw = extract(spark, settings.input_root, plan.log_files, settings, plan.song_tree)
             songs = transform.flag_song_rows(raw.songs).persist(StorageLevel.MEMORY_AND_DISK)
             result.sources["song_data"] = count_source(songs, plan.song_listing, plays=False)
         with stage(stages, "list input", log=False):

@@ -46,6 +46,10 @@ def configure(spark: SparkSession, settings: Settings) -> None:
         conf.set("fs.s3a.connection.ssl.enabled", str(settings.s3_endpoint.startswith("https")).lower())
     if settings.s3_path_style:
         conf.set("fs.s3a.path.style.access", "true")
+    # Keep directory markers: by default (delete) S3A looks for and deletes the parent folders' markers
+    # after each file it writes, a request or more per object (Hadoop 3.3's `keep`: readers of Hadoop
+    # 3.2.2 and later, EMRFS, Athena and DuckDB all ignore such markers).
+    conf.set("fs.s3a.directory.marker.retention", "keep")
     # Fail fast on a wrong endpoint or key instead of retrying for minutes.
     conf.set("fs.s3a.attempts.maximum", "3")
     conf.set("fs.s3a.retry.limit", "3")
@@ -132,6 +136,35 @@ def client(settings: Settings, max_connections: int = 10) -> Any:
             retries={"max_attempts": 3, "mode": "standard"},
             connect_timeout=5,
         ),
+    )
+
+
+def arrow_filesystem(settings: Settings, bucket: str) -> Any:
+    """pyarrow's S3 file system (the AWS SDK for C++) at the job's endpoint, with its credentials (the default
+    AWS chain, instance role included, when there are none), in ``bucket``'s region on AWS; None where pyarrow
+    is not installed."""
+    try:
+        from pyarrow import fs
+    except ImportError:
+        return None
+    aws = settings.aws
+    endpoint = urlparse(settings.s3_endpoint) if settings.s3_endpoint else None
+    region = settings.emr.region
+    if endpoint is None:
+        try:  # a bucket in another region answers a redirect, which the C++ client does not follow
+            region = fs.resolve_s3_region(bucket)
+        except OSError:
+            pass
+    return fs.S3FileSystem(
+        access_key=aws.access_key_id or None,
+        secret_key=aws.secret_access_key or None,
+        session_token=aws.session_token or None,
+        region=region,
+        endpoint_override=(endpoint.netloc or endpoint.path) if endpoint else None,
+        scheme=(endpoint.scheme or "https") if endpoint else "https",
+        force_virtual_addressing=not settings.s3_path_style and not endpoint,
+        connect_timeout=5,
+        retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=3),
     )
 
 

@@ -26,10 +26,10 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkify import catalog, s3, transform
+from sparkify import catalog, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError
-from sparkify.extract import S3_FETCHES, parse_json_lines, read_json_tree
+from sparkify.extract import parse_json_lines, read_json_tree
 from sparkify.load import quarantine_path, sink_for
 from sparkify.lock import OutputLock
 from sparkify.pipeline import cached_logs, count_source, play_months, register_tables, stage, write_report
@@ -234,8 +234,7 @@ def run_stream(
 
 def _songs(spark: SparkSession, settings: Settings, run_id: str) -> DataFrame:
     """The songs the plays are matched against; the songs and artists tables written once."""
-    client = s3.client(settings, max_connections=S3_FETCHES) if s3.is_s3(settings.input_root) else None
-    song_data = read_json_tree(spark, join_uri(settings.input_root, "song_data"), SONG_SCHEMA, client)
+    song_data = read_json_tree(spark, join_uri(settings.input_root, "song_data"), SONG_SCHEMA, settings)
     songs = transform.clean_songs(transform.usable(transform.flag_song_rows(song_data)))
     songs = songs.persist(StorageLevel.MEMORY_AND_DISK)
     songs.count()

@@ -43,6 +43,8 @@ def column_lines(table: Table):
             marks.append(f"FK→{table.references[f.name]}")
         if f.name in table.partition_by:
             marks.append("partition")
+        if f.name in table.sort_within:
+            marks.append("sorted")
         lines.append(f"{f.name:<12} {f.dataType.simpleString():<9} {' '.join(marks)}")
     return lines
 
