@@ -1,4 +1,4 @@
-"""The songs layout's cost: (year, artist_id) folders (the default) vs year folders sorted by artist_id.
+"""The songs layout's cost: year folders sorted by artist_id (the default) vs the classic (year, artist_id) folders.
 
     python bench/layouts.py                 # the public set, both layouts
     python bench/layouts.py --set events-1m

@@ -1,20 +1,21 @@
 """Reading many small objects from S3: the ways the job could fetch song_data/, against DuckDB's reader.
 
     python bench/small_reads.py                      # public's song_data/, +0 and +20 ms, 3 reps each
-    python bench/small_reads.py --delays 0 --reps 1 --ways boto3-32,arrow-64
+    python bench/small_reads.py --delays 0 --reps 1 --ways boto3-32,arrow-64 --label quick
 
 Starts SeaweedFS on 127.0.0.1 (tests/s3server.py), uploads the set's song_data/ once, then per delay
 puts the counting proxy (bench/s3proxy.py) in front of it and times, alternating the ways in each rep:
 
-- ``boto3-N``: one LIST per 1,000 keys, then a GET per object with boto3 from N threads (the job's way
-  until 2026-12-06);
-- ``arrow-N``: the same LIST, then each object read with pyarrow's S3 file system (the AWS SDK for C++,
-  no Python per request) from N threads;
-- ``duckdb``: DuckDB's httpfs reading every object's text (``read_text`` over the glob), in its own process.
+- ``signed-N``: one LIST per 1,000 keys, then a GET per object from N threads, each signed by botocore's
+  SigV4 signer and sent by urllib3 (``sparkify.s3.object_getter``: the job's way since 2026-12-06);
+- ``boto3-N``: the same LIST, then a boto3 ``get_object`` per object from N threads (the job's way before);
+- ``arrow-N``: the same LIST, then each object read with pyarrow's S3 file system (the AWS SDK for C++:
+  a HEAD and a GET per object) from N threads;
+- ``duckdb``: DuckDB's httpfs reading every object's text (``read_blob`` over the glob), in its own process.
 
 Each way is a fresh process (no warm connection pool, imports counted as a user pays them), and prints the
 objects and bytes it read: the wall seconds, CPU seconds of the process (user + system) and requests are
-kept in results/small-reads.json.
+kept in results/small-reads[.LABEL].json.
 """
 
 from __future__ import annotations
@@ -29,14 +30,41 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 
 import datasets
 import s3bench
 from s3proxy import S3Proxy
 
-RESULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "small-reads.json")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 PREFIX = "raw/song_data/"
+
+
+def fetcher(way: str, settings, keys: List[str]):
+    """How one way GETs an object by key (the job's way: sparkify.s3.object_getter)."""
+    from sparkify import s3
+
+    kind, threads = way.rsplit("-", 1)
+    if kind == "signed":
+        return s3.object_getter(settings, "lake", int(threads))
+    if kind == "boto3":
+        client = s3.client(settings, max_connections=int(threads))
+        return lambda key: client.get_object(Bucket="lake", Key=key)["Body"].read()
+    from pyarrow import fs
+
+    arrow = fs.S3FileSystem(
+        access_key=settings.aws.access_key_id,
+        secret_key=settings.aws.secret_access_key,
+        endpoint_override=urllib.parse.urlsplit(settings.s3_endpoint).netloc,
+        scheme="http",
+    )
+
+    def get(key: str) -> bytes:
+        with arrow.open_input_stream(f"lake/{key}", compression=None) as stream:
+            return stream.read()
+
+    return get
 
 
 def read_with(way: str, endpoint: str, key: str, secret: str) -> Dict[str, float]:
@@ -44,7 +72,6 @@ def read_with(way: str, endpoint: str, key: str, secret: str) -> Dict[str, float
     sys.path.insert(0, s3bench.bench.REPO_ROOT)
     from sparkify import s3
     from sparkify.config import AwsCredentials, Settings
-    from sparkify.extract import small_s3_objects
 
     begun = time.monotonic()
     if way == "duckdb":
@@ -57,7 +84,6 @@ def read_with(way: str, endpoint: str, key: str, secret: str) -> Dict[str, float
             f"SELECT count(*), sum(octet_length(content::BLOB)) FROM read_blob('s3://lake/{PREFIX}**/*.json')"
         ).fetchone()
         return {"objects": objects, "bytes": size, "seconds": time.monotonic() - begun}
-    kind, threads = way.rsplit("-", 1)
     settings = Settings(
         input_root="s3a://lake/raw",
         output_root="",
@@ -65,15 +91,12 @@ def read_with(way: str, endpoint: str, key: str, secret: str) -> Dict[str, float
         s3_path_style=True,
         aws=AwsCredentials(access_key_id=key, secret_access_key=secret),
     )
-    files = small_s3_objects(settings, "s3a://lake/raw/song_data", int(threads), reader=kind)
-    assert files is not None
-    size = 0
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(files.threads) as pool:
-        size = sum(len(b) for b in pool.map(files.fetch, files.uris))
-    del s3
-    return {"objects": len(files.uris), "bytes": size, "seconds": time.monotonic() - begun}
+    listed = s3.client(settings).get_paginator("list_objects_v2").paginate(Bucket="lake", Prefix=PREFIX)
+    keys = [item["Key"] for page in listed for item in page.get("Contents", []) if item["Key"].endswith(".json")]
+    get = fetcher(way, settings, keys)
+    with ThreadPoolExecutor(int(way.rsplit("-", 1)[1])) as pool:
+        size = sum(len(body) for body in pool.map(get, keys))
+    return {"objects": len(keys), "bytes": size, "seconds": time.monotonic() - begun}
 
 
 def child(args: argparse.Namespace) -> int:
@@ -89,7 +112,8 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--set", default="public")
     parser.add_argument("--delays", default="0,20")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--ways", default="boto3-32,arrow-32,arrow-64,duckdb")
+    parser.add_argument("--ways", default="signed-64,boto3-32,arrow-64,duckdb")
+    parser.add_argument("--label", default="", help="results/small-reads[.LABEL].json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
@@ -143,7 +167,8 @@ def main(argv: List[str]) -> int:
         }
         for delay, ways in results.items()
     }
-    with open(RESULT, "w", encoding="utf-8") as handle:
+    name = "small-reads" + (f".{args.label}" if args.label else "") + ".json"
+    with open(os.path.join(RESULTS, name), "w", encoding="utf-8") as handle:
         json.dump({"set": args.set, "summary": summary, "runs": results}, handle, indent=2)
     print(json.dumps(summary, indent=2))
     return 0

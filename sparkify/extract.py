@@ -51,12 +51,15 @@ PARSE_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECO
 # A tree of many small files (song_data/: one ~250-byte object per file) is read by the driver
 # in one pass: Spark pays about a millisecond and a half per local file it opens, Python a few
 # microseconds; on S3, Spark's S3A opens each object in turn in its task (a HEAD and a GET),
-# while the driver fetches 32 at once after one listing. Trees of larger files go to Spark.
+# while the driver fetches 64 at once after one listing, a GET each (s3.object_getter). Public's
+# 14,897 objects on SeaweedFS (bench/small_reads.py, results/small-reads.json): boto3 from 32 threads
+# 33.5 s at +0 ms per request, 35.9 s at +20 ms; pyarrow's S3 file system (C++, a HEAD and a GET each)
+# 16.9 / 32.2 s; signed GETs from 64 threads 16.3 / 18.0 s. Trees of larger files go to Spark.
 # Local files are read in a plain loop: through a one-thread pool, a future per file, `public`'s
 # 14,897 took 1.3-1.7 s instead of 0.3 s, and many-songs' 150,001 14-15 s instead of 2.8-3.0 s.
 SMALL_FILE_BYTES = 64 * 1024
 DRIVER_READ_LIMIT = 256 * 1024 * 1024
-S3_FETCHES = 32
+S3_FETCHES = 64
 TEXT_SCHEMA = "_source_file string, value binary"
 
 
@@ -109,19 +112,16 @@ def walk_local_tree(root: str) -> LocalTree:
     return LocalTree(listing, SmallFiles(sorted("file://" + path for path, _ in inputs), _read_local))
 
 
-def small_s3_objects(
-    settings: Settings, root: str, threads: int = S3_FETCHES, reader: str = "auto"
-) -> Optional[SmallFiles]:
+def small_s3_objects(settings: Settings, root: str, threads: int = S3_FETCHES) -> Optional[SmallFiles]:
     """The *.json(.gz) objects below an s3a:// or s3:// ``root`` when they are small ones and few
     enough bytes in all to read on the driver, listed with one LIST per 1,000 keys; else None.
-    Each is fetched by ``reader``: ``arrow`` (pyarrow's S3 file system, C++), ``boto3``, or ``auto``
-    (arrow where pyarrow is installed)."""
-    client = s3.client(settings, max_connections=threads)
+    Each is fetched with one GET (``s3.object_getter``), ``threads`` at once."""
     parsed = urlparse(root)
     prefix = parsed.path.strip("/") + "/"
     keys: List[str] = []
     sizes: List[int] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=parsed.netloc, Prefix=prefix):
+    paginator = s3.client(settings).get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=parsed.netloc, Prefix=prefix):
         for item in page.get("Contents", []):
             if _wanted(item["Key"][len(prefix) :]):
                 keys.append(item["Key"])
@@ -131,17 +131,10 @@ def small_s3_objects(
     if not _small_enough(sizes):
         return None
     base = f"{parsed.scheme}://{parsed.netloc}/"
-    arrow = s3.arrow_filesystem(settings, parsed.netloc) if reader in ("auto", "arrow") else None
-    if arrow is not None:
+    get = s3.object_getter(settings, parsed.netloc, threads)
 
-        def fetch(uri: str) -> bytes:
-            with arrow.open_input_stream(f"{parsed.netloc}/{uri[len(base) :]}", compression=None) as stream:
-                return stream.read()
-
-    else:
-
-        def fetch(uri: str) -> bytes:
-            return client.get_object(Bucket=parsed.netloc, Key=uri[len(base) :])["Body"].read()
+    def fetch(uri: str) -> bytes:
+        return get(uri[len(base) :])
 
     return SmallFiles(sorted(base + key for key in keys), fetch, threads)
 

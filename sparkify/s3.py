@@ -10,12 +10,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict
-from urllib.parse import urlparse
+import re
+from typing import Any, Callable, Dict
+from urllib.parse import quote, urlparse
 
 from pyspark.sql import SparkSession
 
 from sparkify.config import Settings
+from sparkify.errors import UserError
 
 EMR_MARKERS = ("/usr/share/aws/emr/emrfs", "/emr/instance-controller")
 S3_SCHEMES = ("s3", "s3a", "s3n")
@@ -139,33 +141,52 @@ def client(settings: Settings, max_connections: int = 10) -> Any:
     )
 
 
-def arrow_filesystem(settings: Settings, bucket: str) -> Any:
-    """pyarrow's S3 file system (the AWS SDK for C++) at the job's endpoint, with its credentials (the default
-    AWS chain, instance role included, when there are none), in ``bucket``'s region on AWS; None where pyarrow
-    is not installed."""
-    try:
-        from pyarrow import fs
-    except ImportError:
-        return None
+def object_getter(settings: Settings, bucket: str, connections: int) -> Callable[[str], bytes]:
+    """GET one object of ``bucket`` by key, as cheaply per request as Python allows: each request signed by
+    botocore's own SigV4 signer, with the credentials of the job (botocore's chain, instance role included,
+    when there are none), and sent on a pool of kept-alive connections by urllib3, botocore's HTTP library,
+    without the rest of a boto3 call (its events, parsing and validation: about 2 ms of CPU per small
+    object, bench/small_reads.py). Connection failures and 5xx answers are retried 3 times."""
+    import botocore.session
+    import urllib3
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     aws = settings.aws
-    endpoint = urlparse(settings.s3_endpoint) if settings.s3_endpoint else None
+    if aws.given:
+        credentials = Credentials(aws.access_key_id, aws.secret_access_key, aws.session_token or None)
+    else:
+        credentials = botocore.session.get_session().get_credentials()
+    if credentials is None:
+        raise UserError(f"No AWS credentials to read s3://{bucket}: set [AWS] keys, the AWS_* variables or a role.")
     region = settings.emr.region
-    if endpoint is None:
-        try:  # a bucket in another region answers a redirect, which the C++ client does not follow
-            region = fs.resolve_s3_region(bucket)
-        except OSError:
-            pass
-    return fs.S3FileSystem(
-        access_key=aws.access_key_id or None,
-        secret_key=aws.secret_access_key or None,
-        session_token=aws.session_token or None,
-        region=region,
-        endpoint_override=(endpoint.netloc or endpoint.path) if endpoint else None,
-        scheme=(endpoint.scheme or "https") if endpoint else "https",
-        force_virtual_addressing=not settings.s3_path_style and not endpoint,
-        connect_timeout=5,
-        retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=3),
-    )
+    if settings.s3_endpoint:
+        base = f"{settings.s3_endpoint.rstrip('/')}/{bucket}" if settings.s3_path_style else settings.s3_endpoint
+    else:
+        region = client(settings).get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+        base = f"https://{bucket}.s3.{region}.amazonaws.com"
+    retries = urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504))
+    pool = urllib3.PoolManager(maxsize=connections, retries=retries, timeout=urllib3.Timeout(connect=5, read=60))
+
+    def get(key: str) -> bytes:
+        url = f"{base}/{quote(key)}"
+        request = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+        S3SigV4Auth(credentials.get_frozen_credentials(), "s3", region).add_auth(request)
+        try:
+            answer = pool.request("GET", url, headers=dict(request.headers.items()))
+        except urllib3.exceptions.HTTPError as exc:
+            raise UserError(f"Cannot read s3://{bucket}/{key}: {exc}. Check [S3] ENDPOINT and the network.") from None
+        if answer.status != 200:
+            code = re.search(rb"<Code>([^<]*)</Code>", answer.data)
+            reason = code.group(1).decode("utf-8", "replace") if code else answer.reason
+            raise UserError(
+                f"Cannot read s3://{bucket}/{key}: S3 answered HTTP {answer.status} {reason}. Check that the "
+                "credentials ([AWS] keys, AWS_* variables or the instance role) may s3:GetObject there."
+            )
+        return answer.data
+
+    return get
 
 
 def glue_client(settings: Settings) -> Any:

@@ -189,5 +189,26 @@ def test_the_local_catalog_answers_a_query_by_name_in_spark_sql(spark, public_ru
     created = next(r[1].strip() for r in rows if r[0].strip() == "Created Time")  # e.g. Wed Dec 02 21:05:04 UTC 2026
     registered = calendar.timegm(time.strptime(created, "%a %b %d %H:%M:%S UTC %Y"))
     songs = [os.path.join(d, f) for d, _, files in os.walk(os.path.join(out, "songs")) for f in files]
-    assert len(songs) > 10_000
+    assert len(songs) > 40  # a file per year
     assert registered < min(os.path.getmtime(f) for f in songs)
+
+
+def test_a_songs_table_in_the_other_layout_gets_a_new_entry_with_its_own_partitions(glue, settings, sample_run):
+    """Glue: a songs entry of the classic (year, artist_id) layout is made anew by year, its old partitions gone."""
+    _, root = sample_run
+    on_s3 = settings.with_overrides(output_root="s3a://lake-bucket/lake", catalog_type="glue")
+    classic = on_s3.with_overrides(songs_partition_by=("year", "artist_id"))
+    years = partitions_of(root)["songs"]
+    pairs = [(y, f"AR{i}") for i, (y,) in enumerate(years)]
+    catalog.GlueCatalog(glue, "sparkify").register(catalog.shapes(classic, {"songs": pairs}))
+    done = catalog.GlueCatalog(glue, "sparkify").register(catalog.shapes(on_s3, {"songs": years}))
+    assert done.updated == ["songs"]
+    songs = glue.get_table(DatabaseName="sparkify", Name="songs")["Table"]
+    assert [k["Name"] for k in songs["PartitionKeys"]] == ["year"]
+    assert "artist_id" in [c["Name"] for c in songs["StorageDescriptor"]["Columns"]]
+    found = [
+        tuple(p["Values"])
+        for page in glue.get_paginator("get_partitions").paginate(DatabaseName="sparkify", TableName="songs")
+        for p in page["Partitions"]
+    ]
+    assert sorted(found) == sorted(years)

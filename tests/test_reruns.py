@@ -102,9 +102,8 @@ def test_a_killed_run_leaves_the_previous_output_and_the_next_run_completes(
         while not any(os.path.isdir(os.path.join(staging, run, "songs")) for run in _listdir(staging)):
             assert job.poll() is None, "the job ended before it started writing"
             assert time.monotonic() < deadline, "the job never started writing"
-            time.sleep(0.2)
-        time.sleep(1.0)  # well inside the write of the songs table
-    finally:
+            time.sleep(0.05)
+    finally:  # inside the songs write or soon after it (by year, songs take about a second on the sample)
         os.killpg(job.pid, signal.SIGKILL)
         job.wait(30)
 
@@ -114,11 +113,16 @@ def test_a_killed_run_leaves_the_previous_output_and_the_next_run_completes(
         assert files == before_files[table.name] or (
             not files & before_files[table.name] and len({JOB_ID.search(f).group(1) for f in files}) == 1
         ), table.name
-    assert contents(spark, killed) == before  # the kill came while the first table was being written
+    expected = after_a_run(before["users"], Reference(other_input))
+    seen = contents(spark, killed)
+    kept = [t.name for t in TABLES if seen[t.name] == before[t.name]]
+    assert kept, "the kill came after every table was written"
+    for table in TABLES:  # each table whole: the previous one, or the killed run's finished one
+        assert seen[table.name] in (before[table.name], expected[table.name]), table.name
+    print(f"\nkilled: kept the previous {', '.join(kept)}")
 
     pipeline.run(spark, settings.with_overrides(input_root=other_input, output_root=killed))
     assert not _listdir(staging)
-    expected = after_a_run(before["users"], Reference(other_input))
     # every month the output held is one the input has plays in: no old play is kept beside the new ones
     assert {p[-2:] for p in before["songplays"]} <= {p[-2:] for p in expected["songplays"]}
     got = contents(spark, killed)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from sparkify import pipeline, s3
-from sparkify.config import AwsCredentials
+from sparkify.config import AwsCredentials, Settings
 from sparkify.errors import UserError
 from sparkify.schemas import TABLES
 from sparkify.session import local_jars
@@ -239,3 +239,26 @@ def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint,
     assert _pending(client, "lake/") == []
     for table in TABLES:
         assert sorted(read_table(spark, root, table.name), key=repr) == before[table.name], table.name
+
+
+@needs_jars
+def test_small_objects_are_read_with_one_get_each_and_a_refusal_names_the_object(endpoint, s3_run):
+    """song_data's objects are fetched by signed GETs (s3.object_getter): the bytes as stored; a refused GET is
+    an error naming the object and S3's answer, never the secret."""
+    from sparkify.extract import small_s3_objects
+
+    _, _, _, client = s3_run
+    settings = Settings(
+        input_root="", output_root="", s3_endpoint=endpoint, s3_path_style=True,
+        aws=AwsCredentials(s3server.ACCESS_KEY, s3server.SECRET_KEY),
+    )  # fmt: skip
+    files = small_s3_objects(settings, f"s3a://{BUCKET}/raw/song_data")
+    assert files is not None and len(files.uris) == 301
+    first = files.uris[0]
+    key = first[len(f"s3a://{BUCKET}/") :]
+    assert files.fetch(first) == client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    wrong = settings.with_overrides(aws=AwsCredentials(s3server.ACCESS_KEY, "not-the-secret-9d1e"))
+    get = s3.object_getter(wrong, BUCKET, 2)
+    with pytest.raises(UserError, match=rf"Cannot read s3://{BUCKET}/{key}: S3 answered HTTP 403 \w+") as refused:
+        get(key)
+    assert "not-the-secret-9d1e" not in str(refused.value)
