@@ -15,7 +15,7 @@ puts the counting proxy (bench/s3proxy.py) in front of it and times, alternating
 
 Each way is a fresh process (no warm connection pool, imports counted as a user pays them), and prints the
 objects and bytes it read: the wall seconds, CPU seconds of the process (user + system) and requests are
-kept in results/small-reads[.LABEL].json.
+kept in results/small-reads/<set>[.LABEL].json.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import datasets
 import s3bench
 from s3proxy import S3Proxy
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "small-reads")
 PREFIX = "raw/song_data/"
 
 
@@ -113,7 +113,7 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--delays", default="0,20")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--ways", default="signed-64,boto3-32,arrow-64,duckdb")
-    parser.add_argument("--label", default="", help="results/small-reads[.LABEL].json")
+    parser.add_argument("--label", default="", help="results/small-reads/<set>[.LABEL].json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--key", help=argparse.SUPPRESS)
@@ -167,7 +167,7 @@ def main(argv: List[str]) -> int:
         }
         for delay, ways in results.items()
     }
-    name = "small-reads" + (f".{args.label}" if args.label else "") + ".json"
+    name = args.set + (f".{args.label}" if args.label else "") + ".json"
     with open(os.path.join(RESULTS, name), "w", encoding="utf-8") as handle:
         json.dump({"set": args.set, "summary": summary, "runs": results}, handle, indent=2)
     print(json.dumps(summary, indent=2))

@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from sparkify import catalog, s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError, note_stage, redact
-from sparkify.extract import LocalTree, check_local_input, day_files, extract, walk_local_tree
+from sparkify.extract import InputTree, check_local_input, day_files, extract, walk_local_tree, walk_s3_tree
 from sparkify.load import ParquetSink, Written, quarantine_path, sink_for
 from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
@@ -90,7 +90,7 @@ class Plan:
     log_statuses: Dict[str, List[Any]] = field(default_factory=dict)
     songs_kept: bool = False  # incremental, song_data/ unchanged: songs and artists stay as written
     nothing_new: str = ""  # why there is nothing to do ("" when there is)
-    song_tree: Optional[LocalTree] = None  # a local song_data/ as walked for the listing, read from it
+    song_tree: Optional[InputTree] = None  # song_data/ as listed for the plan, read from that listing
     relaid: str = ""  # the songs table found in the other layout: rebuilt whole (the line that says so)
 
     @property
@@ -221,13 +221,19 @@ def make_plan(
     stages: Dict[str, float],
 ) -> Plan:
     """What to read: everything, or the log files of ``days``; nothing when they and song_data/
-    are unchanged since the last run that read them. A local song_data/ is walked once, for its
-    listing and for the read (``extract.walk_local_tree``)."""
+    are unchanged since the last run that read them. song_data/ is listed once, for the plan and for
+    the read (``extract.walk_local_tree``, ``extract.walk_s3_tree``)."""
     text = read_text(spark, join_uri(settings.output_root, STATE))
     state = json.loads(text) if text else {}
     with stage(stages, "list input", log=False):
         song_data = join_uri(settings.input_root, "song_data")
-        tree = walk_local_tree(song_data) if is_local(song_data) else None
+        tree = (
+            walk_local_tree(song_data)
+            if is_local(song_data)
+            else walk_s3_tree(settings, song_data)
+            if s3.is_s3(song_data)
+            else None
+        )
         listing = tree.listing if tree is not None else count_input(spark, song_data)
         plan = Plan(song_listing=listing, state=state, song_tree=tree, relaid=songs_relaid(spark, settings))
     if plan.relaid:
@@ -402,18 +408,24 @@ def build(
     return tables, plays
 
 
-# The checks query the songs table as the run wrote it (held in memory: ParquetSink.as_written) when it is
-# in the classic (year, artist_id) layout and song_data/ gave at most this many records: thousands of
-# one-row files, which a read back would open again one by one. Every other table, songs by year
-# included, is a file, or a few per partition, that the checks read back in one scan; holding one costs a
-# cache during its write and a checkpoint after it. Measured (bench/README.md), alternating pairs:
-# events-1m with every table held 99.6 / 97.3 / 98.1 s, with the log tables read back 94.7 / 88.2 / 89.2 s.
+# The checks query a table as the run wrote it (held in memory: ParquetSink.as_written) rather than reading
+# it back when that read would cost more than holding it (a cache during the write, a checkpoint after it):
+# - songs in the classic (year, artist_id) layout, from at most HOLD_MAX_RECORDS records: thousands of
+#   one-row files, which a read back would open again one by one;
+# - on S3, every table written whole (songs, artists, users), each file's read back costing a LIST, about
+#   4 HEADs and 3 GETs one after another (public at +20 ms per request: 460 of the checks' 727 requests).
+# Every other table is a file, or a few per partition, that the checks read back in one scan. Measured
+# (bench/README.md), alternating pairs: events-1m with every table held 99.6 / 97.3 / 98.1 s, with the log
+# tables read back 94.7 / 88.2 / 89.2 s.
 HOLD_MAX_RECORDS = 2_000_000
+WHOLE_TABLES = (SONGS.name, ARTISTS.name, USERS.name)  # replaced whole by every run that writes them
 
 
-def held_for_checks(table: Table, records: int) -> bool:
+def held_for_checks(table: Table, records: int, on_s3: bool = False) -> bool:
     """Whether the checks query ``table`` as written rather than reading it back (HOLD_MAX_RECORDS)."""
-    return table == songs_table_spec(CLASSIC_SONGS_PARTITION_BY) and records <= HOLD_MAX_RECORDS
+    if records > HOLD_MAX_RECORDS:
+        return False
+    return table == songs_table_spec(CLASSIC_SONGS_PARTITION_BY) or (on_s3 and table.name in WHOLE_TABLES)
 
 
 # Above this many records of their sources, songplays and time are written by every core into each
@@ -434,7 +446,7 @@ def publish(
             if table.name not in tables:
                 continue
             records = max(result.sources[s].read for s in table.sources)
-            hold = checked and held_for_checks(table, records)
+            hold = checked and held_for_checks(table, records, s3.is_s3(settings.output_root))
             with stage(result.stages, f"write {table.name}", log=False):
                 if table in (TIME, SONGPLAYS):
                     spread = records > SPREAD_MIN_RECORDS

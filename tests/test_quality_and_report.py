@@ -133,6 +133,12 @@ def test_only_the_songs_table_of_one_row_files_is_held_for_the_checks():
     assert not held_for_checks(classic, HOLD_MAX_RECORDS + 1)
     assert not held_for_checks(SONGS, 300)  # by year: files of many rows, read back
     assert not any(held_for_checks(table, 300) for table in (ARTISTS, USERS, TIME, SONGPLAYS))
+    # on S3 every table written whole is held: a read back there is requests one after another
+    assert [t.name for t in (SONGS, ARTISTS, USERS, TIME, SONGPLAYS) if held_for_checks(t, 300, on_s3=True)] == [
+        "songs",
+        "artists",
+        "users",
+    ]
 
 
 def test_tables_read_back_for_the_checks_are_cached_except_songplays_and_time(spark, sample_run):

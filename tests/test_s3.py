@@ -245,15 +245,16 @@ def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint,
 def test_small_objects_are_read_with_one_get_each_and_a_refusal_names_the_object(endpoint, s3_run):
     """song_data's objects are fetched by signed GETs (s3.object_getter): the bytes as stored; a refused GET is
     an error naming the object and S3's answer, never the secret."""
-    from sparkify.extract import small_s3_objects
+    from sparkify.extract import walk_s3_tree
 
     _, _, _, client = s3_run
     settings = Settings(
         input_root="", output_root="", s3_endpoint=endpoint, s3_path_style=True,
         aws=AwsCredentials(s3server.ACCESS_KEY, s3server.SECRET_KEY),
     )  # fmt: skip
-    files = small_s3_objects(settings, f"s3a://{BUCKET}/raw/song_data")
-    assert files is not None and len(files.uris) == 301
+    tree = walk_s3_tree(settings, f"s3a://{BUCKET}/raw/song_data")
+    files = tree.small
+    assert files is not None and len(files.uris) == tree.listing.files == 301
     first = files.uris[0]
     key = first[len(f"s3a://{BUCKET}/") :]
     assert files.fetch(first) == client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
