@@ -7,14 +7,15 @@ Starts SeaweedFS on 127.0.0.1 (tests/s3server.py), uploads the set's song_data/ 
 puts the counting proxy (bench/s3proxy.py) in front of it and times, alternating the ways in each rep:
 
 - ``signed-N``: one LIST per 1,000 keys, then a GET per object from N threads, each signed by botocore's
-  SigV4 signer and sent by urllib3 (``sparkify.s3.object_getter``: the job's way since 2026-12-06);
+  SigV4 signer and sent by urllib3 (``sparkify.s3.SignedS3``: the job's way since 2026-12-06);
 - ``boto3-N``: the same LIST, then a boto3 ``get_object`` per object from N threads (the job's way before);
 - ``arrow-N``: the same LIST, then each object read with pyarrow's S3 file system (the AWS SDK for C++:
   a HEAD and a GET per object) from N threads;
 - ``duckdb``: DuckDB's httpfs reading every object's text (``read_blob`` over the glob), in its own process.
 
 Each way is a fresh process (no warm connection pool, imports counted as a user pays them), and prints the
-objects and bytes it read: the wall seconds, CPU seconds of the process (user + system) and requests are
+objects and bytes it read: the wall seconds, CPU seconds of the process and of the S3 server (user + system) and
+requests are
 kept in results/small-reads/<set>[.LABEL].json.
 """
 
@@ -34,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List
 
 import datasets
+import psutil
 import s3bench
 from s3proxy import S3Proxy
 
@@ -42,12 +44,12 @@ PREFIX = "raw/song_data/"
 
 
 def fetcher(way: str, settings, keys: List[str]):
-    """How one way GETs an object by key (the job's way: sparkify.s3.object_getter)."""
+    """How one way GETs an object by key (the job's way: sparkify.s3.SignedS3)."""
     from sparkify import s3
 
     kind, threads = way.rsplit("-", 1)
     if kind == "signed":
-        return s3.object_getter(settings, "lake", int(threads))
+        return s3.SignedS3(settings, "lake", int(threads)).get
     if kind == "boto3":
         client = s3.client(settings, max_connections=int(threads))
         return lambda key: client.get_object(Bucket="lake", Key=key)["Body"].read()
@@ -133,6 +135,7 @@ def main(argv: List[str]) -> int:
             uploaded = s3bench.upload(client, datasets.set_dir(args.set))
             print(f"uploaded {uploaded[0]:,} objects in {uploaded[2]:.1f} s", file=sys.stderr)
             parts = urllib.parse.urlsplit(endpoint)
+            weed = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "weed"]  # the server's CPU
             for delay in [int(d) for d in args.delays.split(",")]:
                 with S3Proxy(parts.hostname, parts.port, delay=delay / 1000.0) as proxy:
                     ways = [w for w in args.ways.split(",") if w]
@@ -140,6 +143,7 @@ def main(argv: List[str]) -> int:
                         for way in ways if rep % 2 == 0 else list(reversed(ways)):
                             proxy.take()
                             load = os.getloadavg()[0]
+                            server_cpu = sum(sum(p.cpu_times()[:2]) for p in weed)
                             begun = time.monotonic()
                             out = subprocess.run(
                                 [sys.executable, __file__, "--child", way, "--endpoint",
@@ -149,6 +153,7 @@ def main(argv: List[str]) -> int:
                             )  # fmt: skip
                             found = json.loads(out.stdout.strip().splitlines()[-1])
                             found.update(wall=time.monotonic() - begun, requests=len(proxy.take()), load=load)
+                            found["server_cpu_seconds"] = sum(sum(p.cpu_times()[:2]) for p in weed) - server_cpu
                             results.setdefault(f"+{delay} ms", {}).setdefault(way, []).append(found)
                             print(f"+{delay} ms {way}: {json.dumps(found)}", file=sys.stderr, flush=True)
         finally:
@@ -159,6 +164,7 @@ def main(argv: List[str]) -> int:
                 "median_seconds": round(statistics.median(r["seconds"] for r in runs), 2),
                 "median_wall_seconds": round(statistics.median(r["wall"] for r in runs), 2),
                 "median_cpu_seconds": round(statistics.median(r["cpu_seconds"] for r in runs), 2),
+                "median_server_cpu_seconds": round(statistics.median(r["server_cpu_seconds"] for r in runs), 2),
                 "objects": runs[0]["objects"],
                 "requests": runs[0]["requests"],
                 "load": [round(r["load"], 2) for r in runs],

@@ -51,7 +51,7 @@ PARSE_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECO
 # A tree of many small files (song_data/: one ~250-byte object per file) is read by the driver
 # in one pass: Spark pays about a millisecond and a half per local file it opens, Python a few
 # microseconds; on S3, Spark's S3A opens each object in turn in its task (a HEAD and a GET),
-# while the driver fetches 64 at once after one listing, a GET each (s3.object_getter). Public's
+# while the driver fetches 64 at once after one listing, a GET each (s3.SignedS3). Public's
 # 14,897 objects on SeaweedFS (bench/small_reads.py, results/small-reads.json): boto3 from 32 threads
 # 33.5 s at +0 ms per request, 35.9 s at +20 ms; pyarrow's S3 file system (C++, a HEAD and a GET each)
 # 16.9 / 32.2 s; signed GETs from 64 threads 16.3 / 18.0 s. Trees of larger files go to Spark.
@@ -111,26 +111,24 @@ def walk_s3_tree(settings: Settings, root: str, threads: int = S3_FETCHES) -> In
     """The *.json(.gz) objects below an s3a:// or s3:// ``root``, listed with one LIST per 1,000 keys (in
     Python: S3A's listing through py4j cost 15.6 s for public's 14,897 objects, about five JVM calls each) and
     counted as ``count_input`` counts them; when they are small ones and few enough bytes in all, each is
-    fetched by the driver with one GET (``s3.object_getter``), ``threads`` at once."""
+    fetched by the driver with one GET (``s3.SignedS3``), ``threads`` at once."""
     parsed = urlparse(root)
     prefix = parsed.path.strip("/") + "/"
+    bucket = s3.SignedS3(settings, parsed.netloc, threads)
     entries = []
-    paginator = s3.client(settings).get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=parsed.netloc, Prefix=prefix):
-        for item in page.get("Contents", []):
-            relative = item["Key"][len(prefix) :]
-            folder, _, name = relative.rpartition("/")
-            if name and not any(part.startswith(("_", ".")) for part in relative.split("/")):  # as local_entries
-                entries.append((folder or ".", name, item["Size"], item["LastModified"].timestamp()))
+    for key, size, modified in bucket.list(prefix):
+        relative = key[len(prefix) :]
+        folder, _, name = relative.rpartition("/")
+        if name and not any(part.startswith(("_", ".")) for part in relative.split("/")):  # as local_entries
+            entries.append((folder or ".", name, size, modified))
     listing = listing_of(entries, suffix=INPUT_SUFFIXES)
     keys = [prefix + (f"{f}/{n}" if f != "." else n) for f, n, _, _ in entries if n.endswith(INPUT_SUFFIXES)]
     if not _small_enough([size for _, name, size, _ in entries if name.endswith(INPUT_SUFFIXES)]):
         return InputTree(listing, None)
     base = f"{parsed.scheme}://{parsed.netloc}/"
-    get = s3.object_getter(settings, parsed.netloc, threads)
 
     def fetch(uri: str) -> bytes:
-        return get(uri[len(base) :])
+        return bucket.get(uri[len(base) :])
 
     return InputTree(listing, SmallFiles(sorted(base + key for key in keys), fetch, threads))
 

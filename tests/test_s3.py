@@ -243,7 +243,7 @@ def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint,
 
 @needs_jars
 def test_small_objects_are_read_with_one_get_each_and_a_refusal_names_the_object(endpoint, s3_run):
-    """song_data's objects are fetched by signed GETs (s3.object_getter): the bytes as stored; a refused GET is
+    """song_data's objects are fetched by signed GETs (s3.SignedS3): the bytes as stored; a refused GET is
     an error naming the object and S3's answer, never the secret."""
     from sparkify.extract import walk_s3_tree
 
@@ -259,7 +259,6 @@ def test_small_objects_are_read_with_one_get_each_and_a_refusal_names_the_object
     key = first[len(f"s3a://{BUCKET}/") :]
     assert files.fetch(first) == client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     wrong = settings.with_overrides(aws=AwsCredentials(s3server.ACCESS_KEY, "not-the-secret-9d1e"))
-    get = s3.object_getter(wrong, BUCKET, 2)
     with pytest.raises(UserError, match=rf"Cannot read s3://{BUCKET}/{key}: S3 answered HTTP 403 \w+") as refused:
-        get(key)
+        s3.SignedS3(wrong, BUCKET).get(key)
     assert "not-the-secret-9d1e" not in str(refused.value)
