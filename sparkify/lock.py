@@ -5,17 +5,21 @@ opened with O_EXCL, or on S3 a conditional PUT (``If-None-Match: *``), so two ru
 both take it. It says who holds it (run id, host, pid, since) and is refreshed every minute.
 A hold is taken over when its holder is gone: its process no longer runs (same host), or its
 refresh is older than STALE_SECONDS (a holder on another machine, e.g. a terminated cluster).
+The take-over replaces exactly the stale hold that was read, so among runs that find the same stale
+hold at once only one takes it: locally under an exclusive ``flock`` of a side file, on S3 by a
+conditional PUT on the stale object's ETag (``If-Match``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import socket
 import threading
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlparse
 
 from sparkify import s3
@@ -96,6 +100,19 @@ class _LocalStore:
         except OSError:
             return None
 
+    def read_tagged(self) -> Tuple[Optional[str], str]:
+        text = self.read()
+        return text, text or ""
+
+    def take_over(self, tag: str, text: str) -> bool:
+        """Replace the hold read as ``tag`` (its text) by ``text``, unless another taker did first."""
+        with open(f"{self.path}.take", "a", encoding="utf-8") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)  # takers one at a time; released when closed
+            if self.read() != tag:
+                return False
+            self.overwrite(text)
+            return True
+
     def overwrite(self, text: str) -> None:
         tmp = f"{self.path}.{os.getpid()}"
         with open(tmp, "w", encoding="utf-8") as handle:
@@ -139,10 +156,22 @@ class _S3Store:
         return True
 
     def read(self) -> Optional[str]:
+        return self.read_tagged()[0]
+
+    def read_tagged(self) -> Tuple[Optional[str], str]:
         try:
-            return self._call("get_object")["Body"].read().decode()
+            answer = self._call("get_object")
         except _Answer:
-            return None
+            return None, ""
+        return answer["Body"].read().decode(), answer["ETag"]
+
+    def take_over(self, tag: str, text: str) -> bool:
+        """Replace the hold read with ETag ``tag`` by ``text``, unless another taker did first."""
+        try:
+            self._call("put_object", Body=text.encode(), IfMatch=tag)
+        except _Answer:
+            return False
+        return True
 
     def overwrite(self, text: str) -> None:
         self._call("put_object", Body=text.encode())
@@ -171,12 +200,11 @@ class OutputLock:
         return json.dumps(asdict(holder), indent=1)
 
     def acquire(self) -> None:
+        mine = self._text(self.holder)
         for _ in range(3):
-            if self.store.create(self._text(self.holder)):
-                self._refresher = threading.Thread(target=self._refresh, name="sparkify-lock", daemon=True)
-                self._refresher.start()
-                return
-            text = self.store.read()
+            if self.store.create(mine):
+                return self._hold()
+            text, tag = self.store.read_tagged()
             current = _parse(text)
             if text is not None and (current is None or not current.gone()):
                 who = current.describe() if current else "an unknown run (the lock cannot be read)"
@@ -184,9 +212,14 @@ class OutputLock:
                     f"The output {self.uri.rsplit('/', 1)[0]} is held by {who}: one run at a time may write it. "
                     f"Wait for that run to end. If it is gone for good, delete {self.uri} and run again."
                 )
-            self.took_over = current
-            self.store.delete()  # a hold whose holder is gone: take it over (create decides among takers)
+            if text is not None and self.store.take_over(tag, mine):  # the stale hold, as read: one taker wins
+                self.took_over = current
+                return self._hold()
         raise UserError(f"Could not take the output lock {self.uri}: other runs keep taking it. Run again.")
+
+    def _hold(self) -> None:
+        self._refresher = threading.Thread(target=self._refresh, name="sparkify-lock", daemon=True)
+        self._refresher.start()
 
     def _refresh(self) -> None:
         while not self._stop.wait(REFRESH_SECONDS):

@@ -89,3 +89,62 @@ def test_refresh_keeps_a_long_run_fresh(settings, tmp_path, monkeypatch):
         first = json.loads((tmp_path / LOCK).read_text())["refreshed"]
         hold._stop.wait(1.2)
         assert json.loads((tmp_path / LOCK).read_text())["refreshed"] > first
+
+
+def _take(settings, run_id, start, done, results):
+    """One taker: wait for the others, try the lock, then hold what it won until every taker has tried."""
+    start.wait()
+    try:
+        OutputLock(settings, run_id, "full").acquire()
+        results.put(run_id)
+    except UserError:
+        results.put("")
+    done.wait()
+
+
+def race(settings, stale, takers=4, trials=10):
+    """``trials`` times: ``stale()`` leaves a stale hold, ``takers`` processes take it at once; the winners."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    winners = []
+    for trial in range(trials):
+        stale()
+        start, done, results = context.Barrier(takers), context.Barrier(takers), context.Queue()
+        names = [f"taker-{trial}-{n}" for n in range(takers)]
+        procs = [context.Process(target=_take, args=(settings, n, start, done, results)) for n in names]
+        for proc in procs:
+            proc.start()
+        won = [w for w in (results.get(timeout=60) for _ in procs) if w]
+        for proc in procs:
+            proc.join(60)
+        winners.append(won)
+    return winners
+
+
+def test_takers_of_one_stale_local_hold_at_once_leave_exactly_one_holder(settings, tmp_path):
+    out = tmp_path / "out"
+    local = settings.with_overrides(output_root=str(out))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    winners = race(local, lambda: write_hold(str(out / LOCK), pid=gone.pid, process_start="1"))
+    assert [len(w) for w in winners] == [1] * len(winners), winners
+
+
+def test_takers_of_one_stale_hold_on_s3_at_once_leave_exactly_one_holder(settings, endpoint):
+    client = s3server.client(endpoint)
+    client.create_bucket(Bucket="races")
+    on_s3 = settings.with_overrides(
+        output_root="s3a://races/lake",
+        s3_endpoint=endpoint,
+        s3_path_style=True,
+        aws=AwsCredentials(s3server.ACCESS_KEY, s3server.SECRET_KEY),
+    )
+    old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).isoformat(timespec="seconds")
+
+    def stale():
+        body = dict(run_id="old-run", mode="full", host="emr-master-1", pid=1, since=old, refreshed=old)
+        client.put_object(Bucket="races", Key=f"lake/{LOCK}", Body=json.dumps(body).encode())
+
+    winners = race(on_s3, stale)
+    assert [len(w) for w in winners] == [1] * len(winners), winners
