@@ -46,6 +46,8 @@ from typing import Dict, List, Optional
 import psutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if __name__ == "__main__":  # s3bench's `import run` must get this module, with the settings main() makes
+    sys.modules["run"] = sys.modules[__name__]
 import datasets
 
 BENCH_DIR = datasets.BENCH_DIR
