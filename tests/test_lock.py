@@ -64,15 +64,20 @@ def test_a_hold_from_another_host_is_stale_once_not_refreshed(settings, tmp_path
             hold.acquire()
 
 
-def test_on_s3_a_conditional_put_lets_one_run_hold_the_output(settings, endpoint):
-    client = s3server.client(endpoint)
-    client.create_bucket(Bucket="locks")
-    on_s3 = settings.with_overrides(
-        output_root="s3a://locks/lake",
+def on_server(settings, endpoint, bucket):
+    """``settings`` with the output s3a://<bucket>/lake on the tests' S3 server (the bucket made)."""
+    s3server.client(endpoint).create_bucket(Bucket=bucket)
+    return settings.with_overrides(
+        output_root=f"s3a://{bucket}/lake",
         s3_endpoint=endpoint,
         s3_path_style=True,
         aws=AwsCredentials(s3server.ACCESS_KEY, s3server.SECRET_KEY),
     )
+
+
+def test_on_s3_a_conditional_put_lets_one_run_hold_the_output(settings, endpoint):
+    client = s3server.client(endpoint)
+    on_s3 = on_server(settings, endpoint, "locks")
     with OutputLock(on_s3, "first-run", "full"):
         holder = json.loads(client.get_object(Bucket="locks", Key=f"lake/{LOCK}")["Body"].read())
         assert (holder["run_id"], holder["pid"]) == ("first-run", os.getpid())
@@ -133,13 +138,7 @@ def test_takers_of_one_stale_local_hold_at_once_leave_exactly_one_holder(setting
 
 def test_takers_of_one_stale_hold_on_s3_at_once_leave_exactly_one_holder(settings, endpoint):
     client = s3server.client(endpoint)
-    client.create_bucket(Bucket="races")
-    on_s3 = settings.with_overrides(
-        output_root="s3a://races/lake",
-        s3_endpoint=endpoint,
-        s3_path_style=True,
-        aws=AwsCredentials(s3server.ACCESS_KEY, s3server.SECRET_KEY),
-    )
+    on_s3 = on_server(settings, endpoint, "races")
     old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).isoformat(timespec="seconds")
 
     def stale():

@@ -17,7 +17,7 @@ from sparkify.errors import UserError
 from sparkify.schemas import TABLES
 from sparkify.session import local_jars
 from tests import s3server
-from tests.conftest import ROOT, SAMPLE, read_table
+from tests.conftest import ROOT, SAMPLE, read_table, start_etl
 
 needs_jars = pytest.mark.skipif(not local_jars(), reason="S3A jars absent: `make jars` (make test does it)")
 BUCKET = "sparkify"
@@ -145,6 +145,21 @@ def _pending(client, prefix):
     return client.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", [])
 
 
+def kill_when(job, condition, what, poll=0.1, limit=300.0):
+    """kill -9 the run (its process group) as soon as ``condition()`` holds; it must not end before."""
+    import signal
+
+    deadline = time.monotonic() + limit
+    try:
+        while not condition():
+            assert job.poll() is None, f"the run ended before it {what}"
+            assert time.monotonic() < deadline, f"the run never {what}"
+            time.sleep(poll)
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(30)
+
+
 @needs_jars
 def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(
     spark, endpoint, s3_run, sample_run, tmp_path
@@ -154,7 +169,6 @@ def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(
 
     The previous tables are the module's run (s3_run: the local run's rows); the next run, on the same input, leaves
     them as they were."""
-    import signal
 
     _, _, _, client = s3_run
     root = f"s3a://{BUCKET}/lake"
@@ -163,22 +177,8 @@ def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(
     before_keys = {k for k in _keys(client, "lake/songs/") if k.endswith(".parquet")}
     assert before_keys and _pending(client, "lake/") == []
 
-    job = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "etl.py"), "--config", cfg, "--skip-checks"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
-    )
-    deadline = time.monotonic() + 300
-    try:
-        while not _pending(client, "lake/songs/"):
-            assert job.poll() is None, "the run ended before it uploaded a songs file"
-            assert time.monotonic() < deadline, "the run never started uploading songs"
-            time.sleep(0.1)
-    finally:
-        os.killpg(job.pid, signal.SIGKILL)
-        job.wait(30)
+    job = start_etl("--config", cfg, "--skip-checks", master="local[2]")
+    kill_when(job, lambda: _pending(client, "lake/songs/"), "uploaded a songs file")
 
     left = len(_pending(client, "lake/"))
     print(f"\nkilled while writing songs: {left} pending uploads left, songs objects unchanged")
@@ -202,7 +202,6 @@ def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint,
     path reader (README, "S3": Iceberg is the atomic choice there). Killed once songs' objects start to change
     (through a proxy that adds 40 ms per request, so that the window is wide enough to land in), a reader may
     see part of the table; the next run completes, leaves no pending upload and the tables whole."""
-    import signal
 
     from bench.s3proxy import S3Proxy
 
@@ -213,22 +212,9 @@ def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint,
     host, port = endpoint.replace("http://", "").split(":")
     with S3Proxy(host, int(port), delay=0.04) as proxy:
         cfg = s3_config(tmp_path / "dl.cfg", f"http://127.0.0.1:{proxy.port}", s3server.SECRET_KEY, "lake")
-        job = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "etl.py"), "--config", cfg, "--skip-checks"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
-        )
-        deadline = time.monotonic() + 300
-        try:
-            while {k for k in _keys(client, "lake/songs/") if k.endswith(".parquet")} == before_keys:
-                assert job.poll() is None, "the run ended before its songs commit was seen"
-                assert time.monotonic() < deadline, "the run never committed songs"
-                time.sleep(0.01)
-        finally:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait(30)
+        job = start_etl("--config", cfg, "--skip-checks", master="local[2]")
+        changed = lambda: {k for k in _keys(client, "lake/songs/") if k.endswith(".parquet")} != before_keys  # noqa: E731
+        kill_when(job, changed, "began its songs commit", poll=0.01)
     seen = len(read_table(spark, root, "songs"))
     left = len(_pending(client, "lake/"))
     print(f"\nkilled in songs' job commit: a reader saw {seen} of {len(before['songs'])} songs; {left} uploads pending")
