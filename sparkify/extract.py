@@ -52,9 +52,9 @@ PARSE_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECO
 # in one pass: Spark pays about a millisecond and a half per local file it opens, Python a few
 # microseconds; on S3, Spark's S3A opens each object in turn in its task (a HEAD and a GET),
 # while the driver fetches 64 at once after one listing, a GET each (s3.SignedS3). Public's
-# 14,897 objects on SeaweedFS (bench/small_reads.py, results/small-reads.json): boto3 from 32 threads
-# 33.5 s at +0 ms per request, 35.9 s at +20 ms; pyarrow's S3 file system (C++, a HEAD and a GET each)
-# 16.9 / 32.2 s; signed GETs from 64 threads 16.3 / 18.0 s. Trees of larger files go to Spark.
+# 14,897 objects on SeaweedFS, medians of 3 (bench/small_reads.py, results/small-reads/public.json): boto3
+# from 32 threads 39.4 s at +0 ms per request, 39.6 s at +20 ms; pyarrow's S3 file system (C++, a HEAD and
+# a GET each) 21.1 / 34.3 s; signed GETs from 64 threads 18.4 / 20.0 s. Trees of larger files go to Spark.
 # Local files are read in a plain loop: through a one-thread pool, a future per file, `public`'s
 # 14,897 took 1.3-1.7 s instead of 0.3 s, and many-songs' 150,001 14-15 s instead of 2.8-3.0 s.
 SMALL_FILE_BYTES = 64 * 1024
@@ -122,15 +122,26 @@ def walk_s3_tree(settings: Settings, root: str, threads: int = S3_FETCHES) -> In
         if name and not any(part.startswith(("_", ".")) for part in relative.split("/")):  # as local_entries
             entries.append((folder or ".", name, size, modified))
     listing = listing_of(entries, suffix=INPUT_SUFFIXES)
-    keys = [prefix + (f"{f}/{n}" if f != "." else n) for f, n, _, _ in entries if n.endswith(INPUT_SUFFIXES)]
-    if not _small_enough([size for _, name, size, _ in entries if name.endswith(INPUT_SUFFIXES)]):
+    inputs = [
+        (prefix + (f"{f}/{n}" if f != "." else n), size) for f, n, size, _ in entries if n.endswith(INPUT_SUFFIXES)
+    ]
+    if not _small_enough([size for _, size in inputs]):
         return InputTree(listing, None)
     base = f"{parsed.scheme}://{parsed.netloc}/"
 
     def fetch(uri: str) -> bytes:
         return bucket.get(uri[len(base) :])
 
-    return InputTree(listing, SmallFiles(sorted(base + key for key in keys), fetch, threads))
+    return InputTree(listing, SmallFiles(sorted(base + key for key, _ in inputs), fetch, threads))
+
+
+def list_tree(root: str, settings: Optional[Settings] = None) -> Optional[InputTree]:
+    """``root`` listed once, locally or (with ``settings``) on S3; None for any other file system."""
+    if is_local(root):
+        return walk_local_tree(root)
+    if settings is not None and is_s3(root):
+        return walk_s3_tree(settings, root)
+    return None
 
 
 def _driver_text(spark: SparkSession, files: SmallFiles) -> DataFrame:
@@ -164,13 +175,9 @@ def read_json_tree(
     lines parsed with an explicit schema (no inference pass). Blank lines are not records.
     ``settings``: where given, a tree of small objects on S3 is fetched by the driver (``walk_s3_tree``).
     ``tree``: ``root`` as the plan listed it (``walk_local_tree``, ``walk_s3_tree``)."""
-    small = None
-    if tree is None and isinstance(root, str) and is_local(root):
-        tree = walk_local_tree(root)
-    elif tree is None and isinstance(root, str) and settings is not None and is_s3(root):
-        tree = walk_s3_tree(settings, root)
-    if tree is not None:
-        small = tree.small
+    if tree is None and isinstance(root, str):
+        tree = list_tree(root, settings)
+    small = tree.small if tree is not None else None
     if small is not None:
         return parse_json_lines(_driver_text(spark, small), schema)
     reader = spark.read.option("recursiveFileLookup", "true").option("pathGlobFilter", INPUT_GLOB)

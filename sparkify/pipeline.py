@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from sparkify import catalog, s3, transform
 from sparkify.config import Settings
 from sparkify.errors import UserError, note_stage, redact
-from sparkify.extract import InputTree, check_local_input, day_files, extract, walk_local_tree, walk_s3_tree
+from sparkify.extract import InputTree, check_local_input, day_files, extract, list_tree
 from sparkify.load import ParquetSink, Written, quarantine_path, sink_for
 from sparkify.lock import OutputLock
 from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
@@ -222,18 +222,12 @@ def make_plan(
 ) -> Plan:
     """What to read: everything, or the log files of ``days``; nothing when they and song_data/
     are unchanged since the last run that read them. song_data/ is listed once, for the plan and for
-    the read (``extract.walk_local_tree``, ``extract.walk_s3_tree``)."""
+    the read (``extract.list_tree``)."""
     text = read_text(spark, join_uri(settings.output_root, STATE))
     state = json.loads(text) if text else {}
     with stage(stages, "list input", log=False):
         song_data = join_uri(settings.input_root, "song_data")
-        tree = (
-            walk_local_tree(song_data)
-            if is_local(song_data)
-            else walk_s3_tree(settings, song_data)
-            if s3.is_s3(song_data)
-            else None
-        )
+        tree = list_tree(song_data, settings)
         listing = tree.listing if tree is not None else count_input(spark, song_data)
         plan = Plan(song_listing=listing, state=state, song_tree=tree, relaid=songs_relaid(spark, settings))
     if plan.relaid:
