@@ -38,10 +38,12 @@ run: $(VENV)/.run-deps
 ## test: lint (py39 target) and the whole test suite
 test: $(VENV)/.dev-deps jars
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 ## diagrams: re-render star.png and etl-graph.png from sparkify/schemas.py
 diagrams: $(VENV)/.dev-deps

@@ -50,7 +50,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from sparkify.replay import load_events, producer_config  # noqa: E402
+from sparkify.cli.replay import load_events, producer_config  # noqa: E402
 from tests.kafka_broker import JVM_OPTS, _die_with_parent, quiet, run_kafka  # noqa: E402
 
 YEAR_MS = 366 * 24 * 3600 * 1000

@@ -60,14 +60,15 @@ def run_job(set_name: str, layout: str) -> Dict:
 def time_queries(output: str) -> Dict[str, float]:
     """Run in a process of its own (``query`` sub-command): a fresh session, as an analyst's."""
     sys.path.insert(0, datasets.REPO_ROOT)
-    from sparkify.config import Settings
-    from sparkify.quality import register_tables
-    from sparkify.session import build_session
+    from sparkify.core.config import Settings
+    from sparkify.platform.session import build_session
+    from sparkify.quality.checks import register_tables
+    from sparkify.sinks import read_table
 
     spark = build_session(Settings(input_root=output, output_root=output, master="local[*]"))
     seconds: Dict[str, float] = {}
     begun = time.monotonic()
-    register_tables(spark, output)
+    register_tables(lambda table: read_table(spark, output, table))
     seconds["list tables (register views)"] = time.monotonic() - begun
     begun = time.monotonic()
     spark.sql("SELECT COUNT(*), COUNT(DISTINCT artist_id) FROM songs").collect()

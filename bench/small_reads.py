@@ -45,7 +45,7 @@ PREFIX = "raw/song_data/"
 
 def fetcher(way: str, settings, keys: List[str]):
     """How one way GETs an object by key (the job's way: sparkify.s3.SignedS3)."""
-    from sparkify import s3
+    from sparkify.platform import s3
 
     kind, threads = way.rsplit("-", 1)
     if kind == "signed":
@@ -72,8 +72,8 @@ def fetcher(way: str, settings, keys: List[str]):
 def read_with(way: str, endpoint: str, key: str, secret: str) -> Dict[str, float]:
     """Every object under lake/raw/song_data/, read one way; what it read."""
     sys.path.insert(0, s3bench.bench.REPO_ROOT)
-    from sparkify import s3
-    from sparkify.config import AwsCredentials, Settings
+    from sparkify.core.config import AwsCredentials, Settings
+    from sparkify.platform import s3
 
     begun = time.monotonic()
     if way == "duckdb":

@@ -1,1 +1,1 @@
-"""Sparkify data lake ETL: song and event JSON in, a star schema in Parquet out."""
+"""Sparkify data lake ETL: song and event JSON to a star schema (see README.md and docs/architecture.md)."""

@@ -10,7 +10,7 @@ from typing import Dict, Optional, Sequence, Tuple
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from sparkify.schemas import (
+from sparkify.core.schemas import (
     ARTISTS,
     CORRUPT_RECORD,
     ORIGIN,
@@ -64,7 +64,7 @@ def _conform(df: DataFrame, table: Table) -> DataFrame:
     """The schema contract: exactly the declared columns, in order, with the declared types (cast by
     the type's SQL name: one call into the JVM per cast, where a DataType object takes several; the
     five tables' plans about 0.1 s quicker to build on public)."""
-    return df.select([F.col(f.name).cast(f.dataType.simpleString()).alias(f.name) for f in table.columns.fields])
+    return df.select([F.col(name).cast(kind).alias(name) for name, kind in table.columns])
 
 
 def _blank_to_null(col: Column) -> Column:

@@ -30,7 +30,7 @@ SHARED_SAMPLE = os.path.join(os.path.dirname(ROOT), "shared", "data", "udacity-s
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory):
-    from sparkify.config import Settings
+    from sparkify.core.config import Settings
 
     return Settings(
         input_root=SAMPLE,
@@ -42,7 +42,7 @@ def settings(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(settings):
-    from sparkify.session import build_session
+    from sparkify.platform.session import build_session
 
     session = build_session(settings, with_s3=True)  # tests/test_s3.py reads s3a:// with it
     yield session
@@ -52,10 +52,10 @@ def spark(settings):
 @pytest.fixture(scope="session")
 def sample_run(spark, settings):
     """The job on the bundled sample, once per test run, with the default checks."""
-    from sparkify import pipeline
-    from sparkify.quality import DEFAULT_CHECKS
+    from sparkify.quality.checks import DEFAULT_CHECKS
+    from sparkify.runs import engine
 
-    result = pipeline.run(spark, settings, checks=DEFAULT_CHECKS)
+    result = engine.run(spark, settings, checks=DEFAULT_CHECKS)
     return result, settings.output_root
 
 
@@ -158,16 +158,14 @@ def read_table(spark, root, name):
     """Read an output table back with its declared schema, Parquet or Iceberg (its metadata/ folder; the
     session then needs Iceberg's jars); timestamps as epoch milliseconds."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import TimestampType
 
-    from sparkify.iceberg import read_table_frame
-    from sparkify.schemas import TABLES_BY_NAME
+    from sparkify.core.schemas import TABLES_BY_NAME
+    from sparkify.sinks import read_table as read_output_table
 
     table = TABLES_BY_NAME[name]
-    df = read_table_frame(spark, root.rstrip("/"), table)
+    df = read_output_table(spark, root.rstrip("/"), table)
     cols = [
-        F.unix_millis(f.name).alias(f.name) if isinstance(f.dataType, TimestampType) else F.col(f.name)
-        for f in table.columns.fields
+        F.unix_millis(name).alias(name) if kind == "timestamp" else F.col(name) for name, kind in table.columns
     ]
     return [tuple(r) for r in df.select(cols).collect()]
 

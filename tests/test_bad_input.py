@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-from sparkify import pipeline
-from sparkify.errors import UserError
+from sparkify.core.errors import UserError
+from sparkify.quality.checks import DEFAULT_CHECKS
+from sparkify.runs import engine
 from tests.conftest import ROOT, read_table
 
 NOV_1 = 1541030400000  # 2018-11-01 00:00:00 UTC
@@ -102,7 +103,7 @@ def bad_root(tmp_path_factory):
 def bad_run(spark, settings, bad_root, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("bad-output"))
     lenient = settings.with_overrides(input_root=bad_root, output_root=out, max_rejected_share=1.0)
-    return pipeline.run(spark, lenient, checks=pipeline.DEFAULT_CHECKS), out
+    return engine.run(spark, lenient, checks=DEFAULT_CHECKS), out
 
 
 def test_every_bad_record_is_quarantined_with_file_raw_text_and_reason(spark, bad_run):
@@ -152,7 +153,7 @@ def test_good_records_in_bad_files_are_all_used(spark, bad_run):
 def test_too_many_rejects_fail_the_run_before_the_tables(spark, settings, bad_root, tmp_path):
     strict = settings.with_overrides(input_root=bad_root, output_root=str(tmp_path))
     with pytest.raises(UserError) as failure:
-        pipeline.run(spark, strict)
+        engine.run(spark, strict)
     message = str(failure.value)
     assert "song_data: 37.5% of records were rejected (3 of 8), above MAX_REJECTED_SHARE 5.0%" in message
     assert os.path.join(str(tmp_path), "_quarantine") in message
@@ -185,7 +186,7 @@ def test_an_empty_input_is_a_clear_error(spark, settings, tmp_path):
     for name in ("song_data", "log_data"):
         os.makedirs(tmp_path / "in" / name)
     with pytest.raises(UserError, match=r"No records found under .*song_data \(0 files\)"):
-        pipeline.run(spark, settings.with_overrides(input_root=str(tmp_path / "in"), output_root=str(tmp_path / "o")))
+        engine.run(spark, settings.with_overrides(input_root=str(tmp_path / "in"), output_root=str(tmp_path / "o")))
 
 
 def test_no_run_deletes_the_quarantine_of_another(spark, settings, bad_root, tmp_path):
@@ -196,9 +197,9 @@ def test_no_run_deletes_the_quarantine_of_another(spark, settings, bad_root, tmp
     src, out = str(tmp_path / "in"), str(tmp_path / "out")
     shutil.copytree(bad_root, src)
     lenient = settings.with_overrides(input_root=src, output_root=out, max_rejected_share=1.0)
-    first = pipeline.run(spark, lenient)
+    first = engine.run(spark, lenient)
     write(f"{src}/log_data/2018/11/2018-11-03-events.json", event(1, ts=NOV_1 + 2 * 86_400_000) + "\n")
-    later = pipeline.run(spark, lenient, days=(dt.date(2018, 11, 3), dt.date(2018, 11, 3)))
+    later = engine.run(spark, lenient, days=(dt.date(2018, 11, 3), dt.date(2018, 11, 3)))
     assert later.status == "ok"
     rejects = spark.read.json(os.path.join(out, "_quarantine")).collect()
     by_run = collections.Counter(r["run"] for r in rejects)

@@ -17,9 +17,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sparkify import catalog
-from sparkify.errors import UserError
-from sparkify.schemas import TABLES
+from sparkify import catalogs as catalog
+from sparkify.core.errors import UserError
+from sparkify.core.schemas import TABLES
+from sparkify.platform.conf import catalog_conf
 from tests.conftest import read_table
 from tests.test_reruns import data_files
 
@@ -163,7 +164,7 @@ def test_the_local_catalog_answers_a_query_by_name_in_spark_sql(spark, public_ru
     import pyspark
 
     spark_sql = os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-sql")
-    confs = [arg for key, value in catalog.catalog_conf(out).items() for arg in ("--conf", f"{key}={value}")]
+    confs = [arg for key, value in catalog_conf(out).items() for arg in ("--conf", f"{key}={value}")]
     query = subprocess.run(
         [
             spark_sql,

@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from sparkify.config import Settings
-from sparkify.session import class_archive, java_feature_version, spark_conf
+from sparkify.core.config import Settings
+from sparkify.platform.conf import class_archive, java_feature_version, spark_conf
 from tests.conftest import ROOT, SAMPLE, read_table
 
 # What the JVM's class loading log says of a class it mapped from the run's archive (the top layer
@@ -52,7 +52,7 @@ def test_a_run_after_the_first_maps_the_classes_the_first_archived(spark, tmp_pa
 
 
 def test_class_sharing_options(tmp_path, monkeypatch):
-    from sparkify import session
+    from sparkify.platform import conf as session
 
     monkeypatch.setattr(session, "CDS_DIR", str(tmp_path / "cds"))
     monkeypatch.setattr(session, "class_archive", lambda: str(tmp_path / "cds" / "spark-x.jsa"))

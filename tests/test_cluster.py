@@ -21,7 +21,7 @@ from typing import Dict, List
 
 import pytest
 
-from sparkify.schemas import TABLES
+from sparkify.core.schemas import TABLES
 from tests.conftest import ROOT, SAMPLE, read_table
 from tests.s3server import free_port
 from tools.reference import Reference

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sparkify.config import load_settings
-from sparkify.errors import UserError
+from sparkify.core.config import load_settings
+from sparkify.core.errors import UserError
 
 
 def write(tmp_path, text):
@@ -52,8 +52,8 @@ def test_songs_layout_is_one_of_two_by_year_by_default(tmp_path):
 
 
 def test_s3a_jars_join_the_class_path_only_for_s3_roots():
-    from sparkify.config import Settings
-    from sparkify.session import local_jars, spark_conf
+    from sparkify.core.config import Settings
+    from sparkify.platform.conf import local_jars, spark_conf
 
     if not local_jars():
         pytest.skip("S3A jars absent: `make jars` (make test does it)")
@@ -72,7 +72,7 @@ LOCAL_RUN_ONLY = ("spark.ui.enabled", "spark.driver.memory", "spark.driver.extra
 @pytest.fixture
 def fast_local_fs(tmp_path, monkeypatch):
     """A sparkify-localfs.jar that exists, whether or not `make jars` built one here."""
-    from sparkify import session
+    from sparkify.platform import conf as session
 
     jar = tmp_path / "sparkify-localfs.jar"
     jar.write_bytes(b"")
@@ -83,8 +83,8 @@ def fast_local_fs(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("master", ["", "local", "local[2]", "local[*]", "local[4,2]"])
 def test_a_local_run_gets_the_local_settings(fast_local_fs, master):
-    from sparkify.config import Settings
-    from sparkify.session import runs_locally, spark_conf
+    from sparkify.core.config import Settings
+    from sparkify.platform.conf import runs_locally, spark_conf
 
     settings = Settings(input_root="/in", output_root="/out", master=master, driver_memory="5g")
     conf = spark_conf(settings)
@@ -100,8 +100,8 @@ def test_a_local_run_gets_the_local_settings(fast_local_fs, master):
 @pytest.mark.parametrize("master", ["spark://127.0.0.1:7077", "yarn", "local-cluster[2,1,1024]", "k8s://https://h"])
 def test_a_cluster_master_keeps_the_clusters_settings(fast_local_fs, master):
     """python etl.py --master spark://...: executors are other JVMs, without the fast local FS class."""
-    from sparkify.config import Settings
-    from sparkify.session import runs_locally, spark_conf
+    from sparkify.core.config import Settings
+    from sparkify.platform.conf import runs_locally, spark_conf
 
     settings = Settings(input_root="/in", output_root="/out", master=master)
     conf = spark_conf(settings)
@@ -115,8 +115,8 @@ def test_a_cluster_master_keeps_the_clusters_settings(fast_local_fs, master):
 @pytest.mark.parametrize("master", ["", "local[2]"])
 def test_under_spark_submit_the_job_sets_no_local_run_setting(fast_local_fs, monkeypatch, master):
     """spark-submit (EMR's steps) started the JVM: the live UI stays, its driver memory and class path too."""
-    from sparkify.config import Settings
-    from sparkify.session import runs_locally, spark_conf, under_spark_submit
+    from sparkify.core.config import Settings
+    from sparkify.platform.conf import runs_locally, spark_conf, under_spark_submit
 
     monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40123")  # what spark-submit hands the Python driver
     settings = Settings(input_root="/in", output_root="s3a://bucket/lake", master=master)
@@ -129,8 +129,8 @@ def test_under_spark_submit_the_job_sets_no_local_run_setting(fast_local_fs, mon
 
 
 def test_the_local_settings_can_be_forced_either_way(fast_local_fs):
-    from sparkify.config import Settings
-    from sparkify.session import spark_conf
+    from sparkify.core.config import Settings
+    from sparkify.platform.conf import spark_conf
 
     settings = Settings(input_root="/in", output_root="/out", master="local[2]")
     assert [key for key in LOCAL_RUN_ONLY if key in spark_conf(settings, local=False)] == []
@@ -139,8 +139,8 @@ def test_the_local_settings_can_be_forced_either_way(fast_local_fs):
 
 
 def test_a_local_run_on_small_logs_compiles_with_c1_only(tmp_path, monkeypatch):
-    from sparkify import session
-    from sparkify.config import Settings
+    from sparkify.core.config import Settings
+    from sparkify.platform import conf as session
 
     logs = tmp_path / "in" / "log_data" / "2018" / "11"
     logs.mkdir(parents=True)
@@ -166,8 +166,8 @@ def test_a_local_run_on_small_logs_compiles_with_c1_only(tmp_path, monkeypatch):
 def test_a_local_run_on_logs_up_to_a_sixth_of_the_heap_caches_uncompressed(tmp_path):
     """In-memory caches uncompressed where the logs are at most a sixth of the driver's heap; compressed
     (Spark's default, the key unset) above that, with a heap size it cannot read, on S3 and on a cluster."""
-    from sparkify import session
-    from sparkify.config import Settings
+    from sparkify.core.config import Settings
+    from sparkify.platform import conf as session
 
     logs = tmp_path / "in" / "log_data"
     logs.mkdir(parents=True)

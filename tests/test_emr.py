@@ -21,9 +21,9 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.emr.models import emr_backends
 
-from sparkify import emr
-from sparkify.config import EmrSettings, load_settings
-from sparkify.errors import UserError
+from sparkify.cli import emr
+from sparkify.core.config import EmrSettings, load_settings
+from sparkify.core.errors import UserError
 from tests.conftest import ROOT
 
 REGION = "us-west-2"
@@ -278,7 +278,8 @@ def test_uploads_code_zip_and_config_without_secrets(aws, tmp_path):
     with zipfile.ZipFile(io.BytesIO(objects["jobs/sparkify/sparkify.zip"])) as archive:
         names = archive.namelist()
         members = [archive.read(name) for name in names]
-    assert "sparkify/pipeline.py" in names and "sparkify/config.py" in names and "sparkify/emr.py" in names
+    assert "sparkify/runs/engine.py" in names and "sparkify/core/config.py" in names and "sparkify/cli/emr.py" in names
+    assert "sparkify/platform/log4j2.properties" in names and "sparkify/platform/__init__.py" in names
     assert all(name.startswith("sparkify/") and name.endswith((".py", ".properties")) for name in names)
     assert not any("__pycache__" in name for name in names)
 
@@ -534,7 +535,7 @@ def test_help_explains_every_option(capsys):
 def test_module_runs_without_spark_or_the_pipeline():
     code = (
         "import sys, sparkify.emr; "
-        "assert 'sparkify.pipeline' not in sys.modules and 'pyspark' not in sys.modules, sorted(sys.modules)"
+        "assert 'sparkify.runs.engine' not in sys.modules and 'pyspark' not in sys.modules, sorted(sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
@@ -562,7 +563,7 @@ def iceberg_args(input_uri=INPUT, output_uri=OUTPUT):
 
 
 def test_iceberg_spark_settings_are_the_sessions():
-    from sparkify.session import iceberg_conf
+    from sparkify.platform.conf import iceberg_conf
 
     assert emr.iceberg_spark_conf(OUTPUT) == iceberg_conf(OUTPUT) == ICEBERG_CONF
     assert emr.iceberg_spark_conf("s3a://sparkify-lake/star/") == ICEBERG_CONF  # EMRFS's scheme, no slash

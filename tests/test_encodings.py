@@ -9,9 +9,11 @@ import os
 
 import pytest
 
-from sparkify import pipeline, transform
-from sparkify.extract import read_json_tree, walk_local_tree
-from sparkify.schemas import LOG_SCHEMA, VALID_UTF8
+from sparkify import transform
+from sparkify.core.schemas import LOG_SCHEMA, VALID_UTF8
+from sparkify.quality.checks import DEFAULT_CHECKS
+from sparkify.runs import engine
+from sparkify.sources.files import read_json_tree, walk_local_tree
 from tests.conftest import read_table
 from tests.test_bad_input import event, song
 
@@ -42,7 +44,7 @@ def encoded_root(tmp_path_factory):
 def encoded_run(spark, settings, encoded_root, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("encodings-out"))
     lenient = settings.with_overrides(input_root=encoded_root, output_root=out, max_rejected_share=1.0)
-    return pipeline.run(spark, lenient, checks=pipeline.DEFAULT_CHECKS), out
+    return engine.run(spark, lenient, checks=DEFAULT_CHECKS), out
 
 
 def test_latin1_bytes_are_quarantined_with_their_exact_bytes(spark, encoded_run):
@@ -116,7 +118,7 @@ def test_a_local_listing_leaves_out_hidden_entries_and_linked_folders(tmp_path):
     """storage.local_entries: (folder relative to the root, name, size, modification time) of every file,
     "." for the root's own; files and folders whose names start with "_" or "." left out, and a folder
     linked to is not entered (as os.walk does not); a missing folder holds nothing."""
-    from sparkify.storage import local_entries
+    from sparkify.platform.fs import local_entries
 
     write_bytes(str(tmp_path / "top.json"), b"{}")
     write_bytes(str(tmp_path / "year=2018" / "month=11" / "part-0.parquet"), b"12345")

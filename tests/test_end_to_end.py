@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from sparkify import pipeline
-from sparkify.schemas import TABLES, TABLES_BY_NAME
+from sparkify.core.schemas import TABLES, TABLES_BY_NAME
+from sparkify.runs import engine
 from tests.conftest import SAMPLE, SHARED_SAMPLE, read_table
 from tools.reference import Reference
 
@@ -73,7 +73,7 @@ def test_summary_counts_match_the_files(sample_run, reference):
 
 @pytest.mark.skipif(not os.path.isdir(SHARED_SAMPLE), reason="../shared/data/udacity-sample is absent")
 def test_public_udacity_sample(spark, settings, tmp_path):
-    result = pipeline.run(spark, settings.with_overrides(input_root=SHARED_SAMPLE, output_root=str(tmp_path)))
+    result = engine.run(spark, settings.with_overrides(input_root=SHARED_SAMPLE, output_root=str(tmp_path)))
     rows = {t.table: t.rows for t in result.tables}
     assert rows["songplays"] == 6820
     assert rows["users"] == 96
@@ -104,7 +104,7 @@ def test_songs_are_by_year_one_file_each_rows_sorted_by_artist(sample_run, spark
 def test_the_classic_songs_layout_holds_the_same_rows_a_folder_per_artist(spark, settings, reference, tmp_path):
     """[ETL] SONGS_PARTITION_BY = year, artist_id: a folder per (year, artist_id), its one-row files uncompressed."""
     classic = settings.with_overrides(output_root=str(tmp_path), songs_partition_by=("year", "artist_id"))
-    result = pipeline.run(spark, classic)
+    result = engine.run(spark, classic)
     songs = next(t for t in result.tables if t.table == "songs")
     pairs = {(str(r[3]), r[2]) for r in reference.tables()["songs"]}
     assert songs.partitions == len(pairs) == songs.files
@@ -132,7 +132,7 @@ def test_every_table_is_snappy_compressed(sample_run):
 def test_the_cached_logs_get_a_partition_per_core_or_per_128_mib(spark):
     """Not the 64 of the repeat-finding window's shuffle, which a cached plan would keep for every later stage.
     Their identity hashes are counted in twice as many tasks, at most the shuffle's partitions."""
-    from sparkify.pipeline import cached_partitions, repeat_count_partitions
+    from sparkify.runs.engine import cached_partitions, repeat_count_partitions
 
     before = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", "64")
@@ -162,14 +162,14 @@ def test_a_local_session_writes_without_yarns_settings(spark, sample_run):
 def test_big_logs_write_each_month_from_every_core(spark, settings, reference, tmp_path, monkeypatch):
     """Above SPREAD_MIN_RECORDS songplays and time are not shuffled into one task per month: each
     core writes a file into the months its rows fall in. Same rows, and the checks pass."""
-    from sparkify.quality import DEFAULT_CHECKS
+    from sparkify.quality.checks import DEFAULT_CHECKS
 
-    monkeypatch.setattr(pipeline, "SPREAD_MIN_RECORDS", 1_000)
+    monkeypatch.setattr(engine, "SPREAD_MIN_RECORDS", 1_000)
     # Big logs' shuffles keep several partitions after adaptive execution (10M events: time and songplays 2 files
     # a month); the sample's few rows would be coalesced into one, and each core needs rows to write a file.
     spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
     try:
-        result = pipeline.run(spark, settings.with_overrides(output_root=str(tmp_path)), checks=DEFAULT_CHECKS)
+        result = engine.run(spark, settings.with_overrides(output_root=str(tmp_path)), checks=DEFAULT_CHECKS)
     finally:
         spark.conf.unset("spark.sql.adaptive.coalescePartitions.enabled")
     assert result.checks and all(c.status == "passed" for c in result.checks), result.checks

@@ -22,10 +22,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sparkify import catalog
-from sparkify.config import Settings
-from sparkify.schemas import TABLES
-from sparkify.session import ICEBERG_JARS_DIR, local_jars
+from sparkify import catalogs as catalog
+from sparkify.core.config import Settings
+from sparkify.core.schemas import TABLES
+from sparkify.platform.conf import ICEBERG_JARS_DIR, local_jars
 from tests import s3server
 from tests.conftest import ROOT, SAMPLE, read_table
 from tests.test_stream import DAYS, add_day, wait_for
@@ -73,19 +73,22 @@ def report_of(done):
 
 DUMP = """
 import json, sys
-from sparkify.analyst import run_queries
-from sparkify.config import Settings
-from sparkify.quality import DEFAULT_CHECKS, run_checks
-from sparkify.schemas import TABLES
-from sparkify.iceberg import metadata_location
-from sparkify.session import build_session
+from sparkify.cli.analyst import run_queries
+from sparkify.core.config import Settings
+from sparkify.quality.checks import DEFAULT_CHECKS, run_checks
+from sparkify.core.schemas import TABLES
+from sparkify.sinks import read_table as read_output
+from sparkify.sinks.iceberg import metadata_location
+from functools import partial
+from sparkify.platform.session import build_session
 from tests.conftest import read_table
 root = sys.argv[1]
 settings = Settings(input_root="", output_root=root, master="local[2]")
 spark = build_session(settings, with_iceberg=True)
 rows = {t.name: read_table(spark, root, t.name) for t in TABLES}
 differing, report = run_queries(spark, root)
-checks = [c.name for c in run_checks(spark, root, DEFAULT_CHECKS) if c.status not in ("passed", "skipped")]
+results = run_checks(spark, partial(read_output, spark, root), DEFAULT_CHECKS)
+checks = [c.name for c in results if c.status not in ("passed", "skipped")]
 located = {t.name: metadata_location(spark, root, t) for t in TABLES}
 print("DUMP" + json.dumps({"rows": rows, "queries_differing": differing, "queries": report, "failed": checks,
                            "metadata_location": located}))
@@ -129,7 +132,7 @@ def duckdb_rows(con, root):
     found = {}
     for table in TABLES:
         cols = ", ".join(
-            f"epoch_ms({f.name})" if f.dataType.typeName() == "timestamp" else f.name for f in table.columns.fields
+            f"epoch_ms({name})" if kind == "timestamp" else name for name, kind in table.columns
         )
         found[table.name] = normal(con.execute(f"SELECT {cols} FROM iceberg_scan('{root}/{table.name}')").fetchall())
     return found
@@ -274,7 +277,7 @@ TWO = ("songplays", "time")
 
 
 def test_a_killed_stream_restarts_exactly_once_and_maintenance_compacts_it(spark, sample_run, tmp_path):
-    from sparkify.stream import CHECKPOINT
+    from sparkify.sources.files import CHECKPOINT
 
     _, parquet_root = sample_run
     src, out = tmp_path / "in", str(tmp_path / "out")

@@ -8,7 +8,8 @@ import shutil
 
 import pytest
 
-from sparkify import pipeline
+from sparkify.quality.checks import DEFAULT_CHECKS
+from sparkify.runs import engine
 from tests.conftest import SAMPLE, read_table
 from tests.test_reruns import contents, data_files
 from tools.reference import Reference
@@ -26,12 +27,12 @@ def test_a_new_day_changes_only_its_partitions_and_ends_equal_to_a_full_run(spar
     src, out = tmp_path / "in", str(tmp_path / "out")
     shutil.copytree(os.path.join(SAMPLE, "song_data"), src / "song_data")
     shutil.copytree(os.path.join(SAMPLE, "log_data", "2018", "11"), src / "log_data" / "2018" / "11")
-    pipeline.run(spark, settings.with_overrides(input_root=str(src), output_root=out))
+    engine.run(spark, settings.with_overrides(input_root=str(src), output_root=out))
     before = {name: data_files(out, name) for name in ("songs", "artists", "songplays", "time")}
 
     shutil.copytree(os.path.join(SAMPLE, "log_data", "2018", "12"), src / "log_data" / "2018" / "12")
-    result = pipeline.run(
-        spark, settings.with_overrides(input_root=str(src), output_root=out), checks=pipeline.DEFAULT_CHECKS, days=DEC_1
+    result = engine.run(
+        spark, settings.with_overrides(input_root=str(src), output_root=out), checks=DEFAULT_CHECKS, days=DEC_1
     )
 
     assert result.status == "ok", [c for c in result.checks if c.failed]
@@ -48,15 +49,15 @@ def test_a_new_day_changes_only_its_partitions_and_ends_equal_to_a_full_run(spar
 
 def test_nothing_new_writes_nothing_and_says_so(spark, settings, tmp_path):
     out = str(tmp_path / "out")
-    first = pipeline.run(spark, settings.with_overrides(output_root=out), days=DEC_1)
+    first = engine.run(spark, settings.with_overrides(output_root=out), days=DEC_1)
     assert first.status == "ok"
     files = {name: data_files(out, name) for name in ("songplays", "time", "users")}
-    again = pipeline.run(spark, settings.with_overrides(output_root=out), days=DEC_1)
+    again = engine.run(spark, settings.with_overrides(output_root=out), days=DEC_1)
     assert again.status == "nothing new"
     assert "Nothing new: the 1 log files of 2018-12-01..2018-12-01 and song_data/ are unchanged" in again.message
     assert again.tables == []
     assert {name: data_files(out, name) for name in files} == files
-    none = pipeline.run(
+    none = engine.run(
         spark, settings.with_overrides(output_root=out), days=(dt.date(2019, 1, 1), dt.date(2019, 1, 2))
     )
     assert (none.status, none.message) == ("nothing new", "Nothing to do: no log files for 2019-01-01..2019-01-02.")
@@ -75,20 +76,20 @@ def test_a_songs_table_in_the_other_layout_is_rebuilt_whole_by_a_full_and_an_inc
     out = str(tmp_path / "out")
     classic = settings.with_overrides(output_root=out, songs_partition_by=("year", "artist_id"))
     by_year = settings.with_overrides(output_root=out, songs_partition_by=("year",))
-    pipeline.run(spark, classic)
+    engine.run(spark, classic)
     assert all(f.count("/") == 1 for f in songs_folders(out))
     capsys.readouterr()
 
-    incremental = pipeline.run(spark, by_year, days=DEC_1)  # song_data/ unchanged: songs would be kept
+    incremental = engine.run(spark, by_year, days=DEC_1)  # song_data/ unchanged: songs would be kept
     line = "songs: the output holds it by (year, artist_id), [ETL] SONGS_PARTITION_BY says (year)"
     assert line in capsys.readouterr().err and line in incremental.message
     assert "songs" in {t.table for t in incremental.tables}
     assert all(f.startswith("year=") and "/" not in f for f in songs_folders(out))
     assert sorted(read_table(spark, out, "songs"), key=repr) == sorted(reference.tables()["songs"], key=repr)
 
-    full = pipeline.run(spark, classic)
+    full = engine.run(spark, classic)
     assert "by (year), [ETL] SONGS_PARTITION_BY says (year, artist_id)" in full.message
     assert all(f.count("/") == 1 for f in songs_folders(out))
     assert sorted(read_table(spark, out, "songs"), key=repr) == sorted(reference.tables()["songs"], key=repr)
-    again = pipeline.run(spark, classic)
+    again = engine.run(spark, classic)
     assert again.message == ""  # the same layout: nothing to say

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from sparkify.errors import EXIT_JVM_DIED, explain, jvm_failure, note_stage
+from sparkify.core.errors import EXIT_JVM_DIED, explain, jvm_failure, note_stage
 from tests.conftest import ROOT, SAMPLE
 
 SECRET = "wJalrXUtnFEMI-jvm-test-secret"

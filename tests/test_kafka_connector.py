@@ -1,5 +1,5 @@
 """Spark's Kafka connector from Maven Central (.jars/kafka/, `make jars`) against a real broker:
-a session built with ``with_kafka=True`` reads a topic with ``spark.read.format("kafka")``.
+a session built with ``extra_jars=kafka_jars()`` reads a topic with ``spark.read.format("kafka")``.
 
 The read runs in its own Python process: the test run's shared session (tests/conftest.py) was
 started without the connector, and one process has one SparkContext."""
@@ -18,14 +18,14 @@ pytest_plugins = ("tests.kafka_broker",)
 
 READ = """
 import json, sys
-from sparkify.config import Settings
-from sparkify.session import build_session
+from sparkify.core.config import Settings
+from sparkify.platform.session import build_session
 
 servers, topic, out = sys.argv[1:4]
 spark = build_session(
     Settings(input_root=out, output_root=out, master="local[1]", shuffle_partitions=1, driver_memory="1g"),
     with_s3=False,
-    with_kafka=True,
+    extra_jars=kafka_jars(),
 )
 rows = (
     spark.read.format("kafka")
@@ -44,12 +44,12 @@ spark.stop()
 
 
 def test_kafka_jars_join_the_class_path_only_when_asked():
-    from sparkify.config import Settings
-    from sparkify.session import kafka_jars, spark_conf
+    from sparkify.core.config import Settings
+    from sparkify.platform.conf import kafka_jars, spark_conf
 
     settings = Settings(input_root="/data/in", output_root="/data/out")
     assert "spark-sql-kafka" not in spark_conf(settings).get("spark.jars", "")
-    jars = spark_conf(settings, with_kafka=True)["spark.jars"].split(",")
+    jars = spark_conf(settings, extra_jars=kafka_jars())["spark.jars"].split(",")
     names = sorted(os.path.basename(j) for j in jars)
     assert names == [
         "commons-pool2-2.11.1.jar",
@@ -58,7 +58,7 @@ def test_kafka_jars_join_the_class_path_only_when_asked():
         "spark-token-provider-kafka-0-10_2.12-3.5.7.jar",
     ]
     assert jars == kafka_jars().split(",")
-    both = spark_conf(settings, with_s3=True, with_kafka=True)["spark.jars"]
+    both = spark_conf(settings, with_s3=True, extra_jars=kafka_jars())["spark.jars"]
     assert "hadoop-aws-3.3.4.jar" in both and "spark-sql-kafka-0-10_2.12-3.5.7.jar" in both
 
 

@@ -11,10 +11,12 @@ import subprocess
 
 import pytest
 
-from sparkify import lock, pipeline
-from sparkify.config import AwsCredentials
-from sparkify.errors import UserError
-from sparkify.lock import LOCK, OutputLock
+from sparkify.core.config import AwsCredentials
+from sparkify.core.errors import UserError
+from sparkify.platform import lock
+from sparkify.platform.lock import LOCK, OutputLock
+from sparkify.quality.checks import DEFAULT_CHECKS
+from sparkify.runs import engine
 from tests import s3server
 
 
@@ -23,7 +25,7 @@ def test_a_second_run_on_a_held_output_stops_at_once_naming_the_holder(spark, se
     held = settings.with_overrides(output_root=out)
     with OutputLock(held, "20261201T000000Z-abcd", "full"):
         with pytest.raises(UserError) as refused:
-            pipeline.run(spark, held, checks=pipeline.DEFAULT_CHECKS)
+            engine.run(spark, held, checks=DEFAULT_CHECKS)
         assert not os.path.exists(os.path.join(out, "songplays"))  # nothing written, not even read
     message = str(refused.value)
     assert f"The output {out} is held by run 20261201T000000Z-abcd (full) on host {socket.gethostname()}, " in message
@@ -45,7 +47,7 @@ def test_the_hold_of_a_killed_run_is_taken_over(spark, settings, tmp_path):
     gone.wait()
     out = tmp_path / "out"
     write_hold(str(out / LOCK), pid=gone.pid, process_start="1")
-    result = pipeline.run(spark, settings.with_overrides(output_root=str(out)))
+    result = engine.run(spark, settings.with_overrides(output_root=str(out)))
     assert result.status == "ok"
     assert not (out / LOCK).exists()
 

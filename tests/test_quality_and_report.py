@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from functools import partial
 
 import pytest
 
 import etl
-from sparkify.analyst import run_queries
-from sparkify.quality import run_checks
+from sparkify.cli.analyst import run_queries
+from sparkify.quality.checks import run_checks
+from sparkify.sinks import read_table
 from tests.conftest import ROOT
 from tools import expected_results
 
@@ -34,7 +36,7 @@ def test_checks_are_data_and_may_compare_other_than_equality(spark, sample_run):
         {"name": "broken", "test_sql": "SELECT COUNT(*) FROM no_such_table", "expected_result": 0},
         {"name": "needs a run", "test_sql": "SELECT 1", "expected_result": "{next_song_events}"},
     ]
-    results = {r.name: r for r in run_checks(spark, root, checks)}
+    results = {r.name: r for r in run_checks(spark, partial(read_table, spark, root), checks)}
     assert (results["many plays"].status, results["many plays"].actual) == ("failed", 1503)
     assert results["some plays"].status == "passed"
     assert (results["users"].status, results["users"].actual) == ("failed", 40)
@@ -108,25 +110,25 @@ def test_the_run_report_holds_counts_tables_checks_and_stage_times(sample_run):
 def test_only_classic_songs_are_checked_as_written(spark, settings, tmp_path, monkeypatch, layout, held):
     """The songs table in the classic layout (one-row files) is checked as the run wrote it; every other
     table, songs by year included, from its files; the checks pass either way."""
-    from sparkify import pipeline
-    from sparkify.quality import DEFAULT_CHECKS
+    from sparkify.quality.checks import DEFAULT_CHECKS
+    from sparkify.runs import engine
 
     seen = {}
 
-    def spy(spark, root, checks, context=None, written=None):
+    def spy(spark, read, checks, context=None, written=None):
         seen["as written"] = sorted(written or {})
-        return run_checks(spark, root, checks, context, written)
+        return run_checks(spark, read, checks, context, written)
 
-    monkeypatch.setattr(pipeline, "run_checks", spy)
+    monkeypatch.setattr(engine, "run_checks", spy)
     laid = settings.with_overrides(output_root=str(tmp_path / "out"), songs_partition_by=layout)
-    result = pipeline.run(spark, laid, checks=DEFAULT_CHECKS)
+    result = engine.run(spark, laid, checks=DEFAULT_CHECKS)
     assert seen["as written"] == held
     assert len(result.checks) >= 20 and [c.name for c in result.checks if c.status != "passed"] == []
 
 
 def test_only_the_songs_table_of_one_row_files_is_held_for_the_checks():
-    from sparkify.pipeline import HOLD_MAX_RECORDS, held_for_checks
-    from sparkify.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, songs_table_spec
+    from sparkify.core.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, songs_table_spec
+    from sparkify.runs.engine import HOLD_MAX_RECORDS, held_for_checks
 
     classic = songs_table_spec(("year", "artist_id"))
     assert held_for_checks(classic, HOLD_MAX_RECORDS)
@@ -144,11 +146,11 @@ def test_only_the_songs_table_of_one_row_files_is_held_for_the_checks():
 def test_tables_read_back_for_the_checks_are_cached_except_songplays_and_time(spark, sample_run):
     """The many-file tables (songs: one file per folder) are read once and cached; songplays and time, a
     few files per month, are scanned by each query for the columns it reads."""
-    from sparkify.quality import register_tables
+    from sparkify.quality.checks import register_tables
     from tests.conftest import SAMPLE
     from tools.reference import Reference
 
-    frames = register_tables(spark, sample_run[1], cache=True)
+    frames = register_tables(partial(read_table, spark, sample_run[1]), cache=True)
     try:
         names = ("songs", "artists", "users", "time", "songplays")
         assert {n for n in names if spark.catalog.isCached(n)} == {"songs", "artists", "users"}

@@ -98,7 +98,7 @@ def test_one_users_events_keep_to_one_partition_in_event_time_order(sample_repla
 
 
 def test_bad_lines_are_published_last_as_they_are(kafka_broker, tmp_path):
-    from sparkify import replay
+    from sparkify.cli import replay
 
     folder = tmp_path / "log_data" / "2018"
     folder.mkdir(parents=True)
@@ -129,7 +129,7 @@ def test_bad_lines_are_published_last_as_they_are(kafka_broker, tmp_path):
 
 
 def test_the_rate_paces_the_events(kafka_broker, tmp_path):
-    from sparkify import replay
+    from sparkify.cli import replay
 
     folder = tmp_path / "log_data"
     folder.mkdir()

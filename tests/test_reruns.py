@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from sparkify import pipeline
-from sparkify.schemas import TABLES
+from sparkify.core.schemas import TABLES
+from sparkify.quality.checks import DEFAULT_CHECKS
+from sparkify.runs import engine
 from tests.conftest import SAMPLE, read_table, start_etl
 from tools.make_sample import generate
 from tools.reference import Reference
@@ -50,7 +51,7 @@ def other_input(tmp_path_factory):
 def test_a_rerun_gives_the_same_tables(spark, settings, sample_run):
     _, root = sample_run
     before = contents(spark, root)
-    pipeline.run(spark, settings)
+    engine.run(spark, settings)
     assert contents(spark, root) == before
 
 
@@ -121,7 +122,7 @@ def test_a_killed_run_leaves_the_previous_output_and_the_next_run_completes(
         assert seen[table.name] in (before[table.name], expected[table.name]), table.name
     print(f"\nkilled: kept the previous {', '.join(kept)}")
 
-    pipeline.run(spark, settings.with_overrides(input_root=other_input, output_root=killed))
+    engine.run(spark, settings.with_overrides(input_root=other_input, output_root=killed))
     assert not _listdir(staging)
     # every month the output held is one the input has plays in: no old play is kept beside the new ones
     assert {p[-2:] for p in before["songplays"]} <= {p[-2:] for p in expected["songplays"]}
@@ -146,8 +147,8 @@ def test_rerunning_one_month_rewrites_only_that_month(spark, settings, sample_ru
     nov_files = {f for f in data_files(out, "songplays") if "month=11" in f}
     dec_files = {f for f in data_files(out, "songplays") if "month=12" in f}
 
-    result = pipeline.run(
-        spark, settings.with_overrides(input_root=str(december), output_root=out), checks=pipeline.DEFAULT_CHECKS
+    result = engine.run(
+        spark, settings.with_overrides(input_root=str(december), output_root=out), checks=DEFAULT_CHECKS
     )
 
     assert [c.name for c in result.checks if c.failed] == []

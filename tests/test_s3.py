@@ -11,11 +11,12 @@ import time
 
 import pytest
 
-from sparkify import pipeline, s3
-from sparkify.config import AwsCredentials, Settings
-from sparkify.errors import UserError
-from sparkify.schemas import TABLES
-from sparkify.session import local_jars
+from sparkify.core.config import AwsCredentials, Settings
+from sparkify.core.errors import UserError
+from sparkify.core.schemas import TABLES
+from sparkify.platform import s3
+from sparkify.platform.conf import local_jars
+from sparkify.runs import modes
 from tests import s3server
 from tests.conftest import ROOT, SAMPLE, read_table, start_etl
 
@@ -128,10 +129,10 @@ def test_uris_are_mapped_to_the_platforms_s3_scheme():
 
 
 def test_s3_without_the_connector_says_how_to_get_it(settings, monkeypatch):
-    monkeypatch.setattr(pipeline, "local_jars", lambda: "")
+    monkeypatch.setattr(modes, "local_jars", lambda: "")
     monkeypatch.setattr(s3, "on_emr", lambda: False)
     with pytest.raises(UserError, match="make jars"):
-        pipeline.prepare(settings.with_overrides(input_root="s3://bucket/raw"))
+        modes.prepare(settings.with_overrides(input_root="s3://bucket/raw"))
 
 
 def _keys(client, prefix):
@@ -231,7 +232,7 @@ def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint,
 def test_small_objects_are_read_with_one_get_each_and_a_refusal_names_the_object(endpoint, s3_run):
     """song_data's objects are fetched by signed GETs (s3.SignedS3): the bytes as stored; a refused GET is
     an error naming the object and S3's answer, never the secret."""
-    from sparkify.extract import walk_s3_tree
+    from sparkify.sources.files import walk_s3_tree
 
     _, _, _, client = s3_run
     settings = Settings(

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from sparkify.schemas import TABLES
+from sparkify.core.schemas import TABLES
 from tests.conftest import read_table
 from tools.reference import Reference, json_lines, repair
 

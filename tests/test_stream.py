@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 
-from sparkify.stream import run_stream
+from sparkify.runs.stream import run_stream
 from tests.conftest import SAMPLE
 from tests.test_reruns import contents
 

@@ -8,14 +8,22 @@ import pytest
 from pyspark.sql import functions as F
 
 from sparkify import transform
-from sparkify.schemas import CORRUPT_RECORD, LOG_SCHEMA, RAW_TEXT, SONG_SCHEMA, SOURCE_FILE, VALID_UTF8
+from sparkify.core.schemas import (
+    CORRUPT_RECORD,
+    LOG_COLUMNS,
+    LOG_SCHEMA,
+    RAW_TEXT,
+    SONG_SCHEMA,
+    SOURCE_FILE,
+    VALID_UTF8,
+)
 
 # 2018-11-29 23:59:59 UTC: 15:59 in Los Angeles, where the tests run, and a Thursday.
 LATE_THURSDAY = 1543535999000
 
 
 def log_row(**values):
-    row = {f.name: None for f in LOG_SCHEMA.fields}
+    row = {name: None for name, _ in LOG_COLUMNS}
     row.update(
         auth="Logged In",
         firstName="Ann",

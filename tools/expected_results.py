@@ -19,8 +19,8 @@ from typing import Dict, List, Optional
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from sparkify.analyst import QUERIES_DIR, expected_path, to_csv  # noqa: E402
-from sparkify.schemas import TABLES  # noqa: E402
+from sparkify.cli.analyst import QUERIES_DIR, expected_path, to_csv  # noqa: E402
+from sparkify.core.schemas import TABLES  # noqa: E402
 from tools.reference import Reference  # noqa: E402
 
 SAMPLE = os.path.join(ROOT, "data", "sample")

@@ -17,7 +17,7 @@ from matplotlib.patches import FancyBboxPatch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from sparkify.schemas import LOG_SCHEMA, SONG_SCHEMA, TABLES, Table  # noqa: E402
+from sparkify.core.schemas import LOG_COLUMNS, SONG_COLUMNS, TABLES, Table  # noqa: E402
 
 FACT_COLOR, DIM_COLOR, INPUT_COLOR = "#f6d7a7", "#c8e0f4", "#e2e2e2"
 LINE = 0.32  # height of one text line, in axis units
@@ -35,17 +35,17 @@ def box(ax, x, y, width, title, lines, color):
 
 def column_lines(table: Table):
     lines = []
-    for f in table.columns.fields:
+    for name, kind in table.columns:
         marks = []
-        if f.name in table.primary_key:
+        if name in table.primary_key:
             marks.append("PK")
-        if f.name in table.references:
-            marks.append(f"FK→{table.references[f.name]}")
-        if f.name in table.partition_by:
+        if name in table.references:
+            marks.append(f"FK→{table.references[name]}")
+        if name in table.partition_by:
             marks.append("partition")
-        if f.name in table.sort_within:
+        if name in table.sort_within:
             marks.append("sorted")
-        lines.append(f"{f.name:<12} {f.dataType.simpleString():<9} {' '.join(marks)}")
+        lines.append(f"{name:<12} {kind:<9} {' '.join(marks)}")
     return lines
 
 
@@ -75,8 +75,8 @@ def render_star(path: str) -> None:
 def render_graph(path: str) -> None:
     fig, ax = plt.subplots(figsize=(13, 6.5))
     inputs = {
-        "song_data": (0.0, 5.6, [f"{f.name}: {f.dataType.simpleString()}" for f in SONG_SCHEMA.fields[:6]] + ["…"]),
-        "log_data": (0.0, 2.6, [f"{f.name}: {f.dataType.simpleString()}" for f in LOG_SCHEMA.fields[:6]] + ["…"]),
+        "song_data": (0.0, 5.6, [f"{name}: {kind}" for name, kind in SONG_COLUMNS[:6]] + ["…"]),
+        "log_data": (0.0, 2.6, [f"{name}: {kind}" for name, kind in LOG_COLUMNS[:6]] + ["…"]),
     }
     stages = {
         "song_data": ("extract + clean_songs", ["explicit schema", "recursive *.json", "year 0 → null"]),

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import operator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from sparkify.iceberg import read_table_frame
-from sparkify.schemas import SONGPLAYS, TABLES, TIME
+from sparkify.core.results import CheckResult
+from sparkify.core.schemas import SONGPLAYS, TABLES, TIME, Table
 
 Check = Dict[str, Any]
+Reader = Callable[[Table], DataFrame]  # one output table, read back (the caller's sink knows its format)
 CONCURRENT_CHECKS = 4
 
 # Tables read back that are not cached for the checks: a few files per month, each check scans
@@ -114,26 +114,11 @@ DEFAULT_CHECKS: List[Check] = [
 ]
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    test_sql: str
-    comparison: str
-    expected: Any
-    actual: Any
-    status: str  # "passed", "failed", "error", "skipped"
-    detail: str = ""
-
-    @property
-    def failed(self) -> bool:
-        return self.status in ("failed", "error")
-
-
 def register_tables(
-    spark: SparkSession, output_root: str, cache: bool = False, written: Optional[Mapping[str, DataFrame]] = None
+    read: Reader, cache: bool = False, written: Optional[Mapping[str, DataFrame]] = None
 ) -> List[DataFrame]:
-    """Each table as a temp view: read back from the output with its declared schema, Parquet or
-    Iceberg tables alike (sparkify.iceberg.read_table_frame tells them apart), or, for a table
+    """Each table as a temp view: read back from the output by ``read`` (``sinks.read_table``: Parquet
+    or Iceberg tables alike, with their declared schema), or, for a table
     in ``written``, the cached frame a run has just written whole (the sink's ``as_written``).
 
     ``cache``: each table read back is read once, whatever the number of queries over it (the
@@ -145,7 +130,7 @@ def register_tables(
         if written and table.name in written:
             written[table.name].select(*table.column_names).createOrReplaceTempView(table.name)
             continue
-        frame = read_table_frame(spark, output_root, table)
+        frame = read(table)
         if cache and table.name not in SCANNED_PER_QUERY:
             frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
             cached.append(frame)
@@ -199,42 +184,20 @@ def run_check(spark: SparkSession, check: Check, context: Mapping[str, Any]) -> 
 
 def run_checks(
     spark: SparkSession,
-    output_root: str,
+    read: Reader,
     checks: Sequence[Check],
     context: Optional[Mapping[str, Any]] = None,
     written: Optional[Mapping[str, DataFrame]] = None,
 ) -> List[CheckResult]:
-    """Run every check (collecting all failures) over the tables under ``output_root``; the tables
+    """Run every check (collecting all failures) over the output's tables (``read``: one read back); the tables
     in ``written`` (a run's, cached as written) are not read back.
 
     The checks are small queries over cached tables: a few run at once (Spark schedules the
     jobs of several threads side by side), in the order given in the results."""
-    frames = register_tables(spark, output_root, cache=True, written=written)
+    frames = register_tables(read, cache=True, written=written)
     try:
         with ThreadPoolExecutor(max_workers=CONCURRENT_CHECKS) as pool:
             return list(pool.map(lambda check: run_check(spark, check, context or {}), checks))
     finally:
         for frame in frames:
             frame.unpersist()
-
-
-def format_results(results: Sequence[CheckResult]) -> str:
-    lines = []
-    for r in results:
-        symbol = {"passed": "ok  ", "failed": "FAIL", "error": "ERR ", "skipped": "skip"}[r.status]
-        op = "==" if r.comparison == "expected_result" else r.comparison
-        line = f"  {symbol} {r.name}"
-        if r.status == "failed":
-            line += f": got {r.actual!r}, expected {op} {r.expected!r}"
-        elif r.detail:
-            line += f": {r.detail}"
-        lines.append(line)
-    failed = sum(r.failed for r in results)
-    passed = sum(r.status == "passed" for r in results)
-    skipped = sum(r.status == "skipped" for r in results)
-    lines.append(
-        f"Checks: {passed} of {len(results)} passed"
-        + (f", {skipped} skipped" if skipped else "")
-        + (f", {failed} FAILED" if failed else "")
-    )
-    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Schemas declared once: the raw inputs, and the star schema written by the job.
+"""Schemas declared once, as plain data (no pyspark): the raw inputs, and the star schema written by the job.
 
 The readers, the transforms' ``select`` contracts, the tests and the diagrams all use these.
 """
@@ -8,18 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Dict, Tuple
 
-from pyspark.sql.types import (
-    DataType,
-    DoubleType,
-    IntegerType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
+from sparkify.core.config import SONGS_LAYOUTS
 
-from sparkify.config import SONGS_LAYOUTS
+# A table's or an input's columns: (name, Spark SQL type: string, bigint, int, double, timestamp), in order.
+Columns = Tuple[Tuple[str, str], ...]
 
 CORRUPT_RECORD = "_corrupt_record"  # Spark's column for a line it could not parse
 SOURCE_FILE = "_source_file"  # the file a raw row came from
@@ -31,49 +23,54 @@ INPUT_SUFFIXES = (".json", ".json.gz")
 INPUT_GLOB = "*.{json,json.gz}"
 
 # One object per file under song_data/ (Million Song Dataset subset).
-SONG_SCHEMA = StructType(
-    [
-        StructField("num_songs", LongType()),
-        StructField("artist_id", StringType()),
-        StructField("artist_latitude", DoubleType()),
-        StructField("artist_longitude", DoubleType()),
-        StructField("artist_location", StringType()),
-        StructField("artist_name", StringType()),
-        StructField("song_id", StringType()),
-        StructField("title", StringType()),
-        StructField("duration", DoubleType()),
-        StructField("year", LongType()),
-    ]
+SONG_COLUMNS: Columns = (
+    ("num_songs", "bigint"),
+    ("artist_id", "string"),
+    ("artist_latitude", "double"),
+    ("artist_longitude", "double"),
+    ("artist_location", "string"),
+    ("artist_name", "string"),
+    ("song_id", "string"),
+    ("title", "string"),
+    ("duration", "double"),
+    ("year", "bigint"),
 )
 
 # One JSON object per line under log_data/ (app events).
-LOG_SCHEMA = StructType(
-    [
-        StructField("artist", StringType()),
-        StructField("auth", StringType()),
-        StructField("firstName", StringType()),
-        StructField("gender", StringType()),
-        StructField("itemInSession", LongType()),
-        StructField("lastName", StringType()),
-        StructField("length", DoubleType()),
-        StructField("level", StringType()),
-        StructField("location", StringType()),
-        StructField("method", StringType()),
-        StructField("page", StringType()),
-        StructField("registration", DoubleType()),
-        StructField("sessionId", LongType()),
-        StructField("song", StringType()),
-        StructField("status", LongType()),
-        StructField("ts", LongType()),
-        StructField("userAgent", StringType()),
-        StructField("userId", StringType()),
-    ]
+LOG_COLUMNS: Columns = (
+    ("artist", "string"),
+    ("auth", "string"),
+    ("firstName", "string"),
+    ("gender", "string"),
+    ("itemInSession", "bigint"),
+    ("lastName", "string"),
+    ("length", "double"),
+    ("level", "string"),
+    ("location", "string"),
+    ("method", "string"),
+    ("page", "string"),
+    ("registration", "double"),
+    ("sessionId", "bigint"),
+    ("song", "string"),
+    ("status", "bigint"),
+    ("ts", "bigint"),
+    ("userAgent", "string"),
+    ("userId", "string"),
 )
 
 
-def with_corrupt_record(schema: StructType) -> StructType:
-    """The reader's schema: the raw schema plus Spark's column for unparseable lines."""
-    return StructType(list(schema.fields) + [StructField(CORRUPT_RECORD, StringType())])
+def ddl(columns: Columns) -> str:
+    """Columns as Spark SQL's DDL (``spark.read.schema``, ``from_json`` and ``createDataFrame`` take it)."""
+    return ", ".join(f"`{name}` {kind}" for name, kind in columns)
+
+
+SONG_SCHEMA = ddl(SONG_COLUMNS)
+LOG_SCHEMA = ddl(LOG_COLUMNS)
+
+
+def with_corrupt_record(schema: str) -> str:
+    """The reader's schema (DDL): the raw schema plus Spark's column for unparseable lines."""
+    return f"{schema}, `{CORRUPT_RECORD}` string"
 
 
 @dataclass(frozen=True)
@@ -82,7 +79,7 @@ class Table:
 
     name: str
     kind: str  # "fact" or "dimension"
-    columns: StructType
+    columns: Columns  # (name, Spark SQL type) in order
     primary_key: Tuple[str, ...]
     partition_by: Tuple[str, ...] = ()
     # rows are written sorted by these within each partition (Parquet min/max then skip row groups)
@@ -96,28 +93,31 @@ class Table:
 
     @property
     def column_names(self) -> Tuple[str, ...]:
-        return tuple(self.columns.fieldNames())
+        return tuple(name for name, _ in self.columns)
 
+    @property
+    def ddl(self) -> str:
+        return ddl(self.columns)
 
-def _struct(*cols: Tuple[str, DataType]) -> StructType:
-    return StructType([StructField(name, dtype) for name, dtype in cols])
+    def type_of(self, column: str) -> str:
+        return dict(self.columns)[column]
 
 
 SONGPLAYS = Table(
     name="songplays",
     kind="fact",
-    columns=_struct(
-        ("songplay_id", LongType()),
-        ("start_time", TimestampType()),
-        ("user_id", StringType()),
-        ("level", StringType()),
-        ("song_id", StringType()),
-        ("artist_id", StringType()),
-        ("session_id", LongType()),
-        ("location", StringType()),
-        ("user_agent", StringType()),
-        ("year", IntegerType()),
-        ("month", IntegerType()),
+    columns=(
+    ("songplay_id", "bigint"),
+    ("start_time", "timestamp"),
+    ("user_id", "string"),
+    ("level", "string"),
+    ("song_id", "string"),
+    ("artist_id", "string"),
+    ("session_id", "bigint"),
+    ("location", "string"),
+    ("user_agent", "string"),
+    ("year", "int"),
+    ("month", "int"),
     ),
     primary_key=("songplay_id",),
     partition_by=("year", "month"),
@@ -128,13 +128,13 @@ SONGPLAYS = Table(
 USERS = Table(
     name="users",
     kind="dimension",
-    columns=_struct(
-        ("user_id", StringType()),
-        ("first_name", StringType()),
-        ("last_name", StringType()),
-        ("gender", StringType()),
-        ("level", StringType()),
-        ("last_seen", TimestampType()),
+    columns=(
+    ("user_id", "string"),
+    ("first_name", "string"),
+    ("last_name", "string"),
+    ("gender", "string"),
+    ("level", "string"),
+    ("last_seen", "timestamp"),
     ),
     primary_key=("user_id",),
     sources=("log_data",),
@@ -143,12 +143,12 @@ USERS = Table(
 SONGS = Table(
     name="songs",
     kind="dimension",
-    columns=_struct(
-        ("song_id", StringType()),
-        ("title", StringType()),
-        ("artist_id", StringType()),
-        ("year", IntegerType()),
-        ("duration", DoubleType()),
+    columns=(
+    ("song_id", "string"),
+    ("title", "string"),
+    ("artist_id", "string"),
+    ("year", "int"),
+    ("duration", "double"),
     ),
     primary_key=("song_id",),
     # One folder per year, rows sorted by artist_id: Parquet's min/max statistics of artist_id then
@@ -162,12 +162,12 @@ SONGS = Table(
 ARTISTS = Table(
     name="artists",
     kind="dimension",
-    columns=_struct(
-        ("artist_id", StringType()),
-        ("name", StringType()),
-        ("location", StringType()),
-        ("latitude", DoubleType()),
-        ("longitude", DoubleType()),
+    columns=(
+    ("artist_id", "string"),
+    ("name", "string"),
+    ("location", "string"),
+    ("latitude", "double"),
+    ("longitude", "double"),
     ),
     primary_key=("artist_id",),
     sources=("song_data",),
@@ -176,14 +176,14 @@ ARTISTS = Table(
 TIME = Table(
     name="time",
     kind="dimension",
-    columns=_struct(
-        ("start_time", TimestampType()),
-        ("hour", IntegerType()),
-        ("day", IntegerType()),
-        ("week", IntegerType()),
-        ("month", IntegerType()),
-        ("year", IntegerType()),
-        ("weekday", IntegerType()),
+    columns=(
+    ("start_time", "timestamp"),
+    ("hour", "int"),
+    ("day", "int"),
+    ("week", "int"),
+    ("month", "int"),
+    ("year", "int"),
+    ("weekday", "int"),
     ),
     primary_key=("start_time",),
     partition_by=("year", "month"),

@@ -14,28 +14,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
-from urllib.parse import urlparse
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkify import catalog, s3, transform
-from sparkify.config import Settings
-from sparkify.errors import UserError, note_stage, redact
-from sparkify.extract import InputTree, check_local_input, day_files, extract, list_tree
-from sparkify.load import ParquetSink, Written, quarantine_path, sink_for
-from sparkify.lock import OutputLock
-from sparkify.quality import DEFAULT_CHECKS, Check, format_results, run_checks
-from sparkify.report import RunResult, SourceCounts, new_run_id, summary
-from sparkify.schemas import (
+from sparkify import catalogs as catalog
+from sparkify import transform
+from sparkify.core.config import Settings
+from sparkify.core.errors import UserError, note_stage, redact
+from sparkify.core.results import RunResult, SourceCounts, Written, new_run_id
+from sparkify.core.schemas import (
     ARTISTS,
     CLASSIC_SONGS_PARTITION_BY,
     SONGPLAYS,
@@ -45,18 +40,21 @@ from sparkify.schemas import (
     Table,
     songs_table_spec,
 )
-from sparkify.session import build_session, end_local_jvm, local_jars, run_failure
-from sparkify.storage import (
+from sparkify.platform import s3
+from sparkify.platform.fs import (
     FileListing,
     count_input,
     file_status,
-    is_local,
     join_uri,
-    local_path,
     partition_keys_found,
     read_text,
     write_text,
 )
+from sparkify.platform.lock import OutputLock
+from sparkify.platform.session import run_failure
+from sparkify.quality.checks import Check, run_checks
+from sparkify.sinks import ParquetSink, quarantine_path, read_table, sink_for
+from sparkify.sources.files import InputTree, day_files, extract, list_tree
 
 STATE = "_state/inputs.json"  # what the last successful run read (for incremental runs)
 
@@ -151,7 +149,7 @@ def run(
             result.message = "songs and artists: song_data/ unchanged, tables kept (--rebuild-songs rebuilds them)"
         result.message = result.message or plan.relaid
         save_state(spark, settings, plan, result.run_id)
-        register_tables(spark, settings, result, ahead=opening.ahead if opening else None)
+        register_tables(spark, settings, result, sink, ahead=opening.ahead if opening else None)
     return result
 
 
@@ -159,13 +157,14 @@ def register_tables(
     spark: SparkSession,
     settings: Settings,
     result: RunResult,
+    sink: ParquetSink,
     only: Sequence[str] = (),
     ahead: Optional[catalog.Registered] = None,
 ) -> None:
-    """The tables by name in the catalog ([CATALOG] TYPE), once written; recorded in the report.
+    """The tables by name in the catalog ([CATALOG] TYPE), once written by ``sink``; recorded in the report.
     ``ahead``: those registered before they were written (``catalog.open_in_background``)."""
     with stage(result.stages, "register in catalog", log=False):
-        registered = catalog.register(spark, settings, only, ahead)
+        registered = catalog.register(spark, settings, only, ahead, sink.metadata_location)
     if registered is not None:
         result.catalog = asdict(registered)
 
@@ -475,7 +474,7 @@ def verify(
         context = {"written_partitions": _written_condition(written, plays)}
         if not plan.incremental:
             context["next_song_events"] = result.sources["log_data"].next_song
-        result.checks = run_checks(spark, settings.output_root, checks, context, as_written)
+        result.checks = run_checks(spark, partial(read_table, spark, settings.output_root), checks, context, as_written)
 
 
 def _written_condition(written: Written, plays: DataFrame) -> str:
@@ -494,7 +493,7 @@ def check_output(spark: SparkSession, settings: Settings, checks: Sequence[Check
     result = RunResult(run_id=new_run_id(), input_root="", output_root=settings.output_root)
     with OutputLock(settings, result.run_id, "checks"):
         with stage(result.seconds, "checks", log=False):
-            result.checks = run_checks(spark, settings.output_root, checks)
+            result.checks = run_checks(spark, partial(read_table, spark, settings.output_root), checks)
         result.status = "checks failed" if result.checks_failed else "ok"
         write_report(spark, result)
     return result
@@ -509,101 +508,3 @@ def write_report(spark: SparkSession, result: RunResult) -> None:
 
 def report_uri(output_root: str, run_id: str) -> str:
     return join_uri(output_root, "_reports", f"{run_id}.json")
-
-
-# --- the command ------------------------------------------------------------------------------
-
-
-def _validate_paths(settings: Settings) -> None:
-    for value, key, flag in (
-        (settings.input_root, "INPUT_DATA", "--input"),
-        (settings.output_root, "OUTPUT_DATA", "--output"),
-    ):
-        if not value:
-            raise UserError(f"No {key}: set [ETL] {key} in dl.cfg, or pass {flag}.")
-    source, target = (
-        uri.rstrip("/") if "://" in uri else os.path.abspath(uri) for uri in (settings.input_root, settings.output_root)
-    )
-    if target == source or target.startswith(source + "/"):
-        raise UserError(
-            f"The output {settings.output_root} is inside the input {settings.input_root}: the tables would be "
-            "written among the raw data. Choose an OUTPUT_DATA / --output outside the input root."
-        )
-    parsed = urlparse(settings.output_root)
-    if s3.is_s3(settings.output_root) and parsed.path.strip("/") == "" and not settings.allow_bucket_root:
-        raise UserError(
-            f"The output {settings.output_root} is a bucket's root: overwriting tables there could replace "
-            "other data in the bucket. Use a prefix (s3://bucket/lake), or pass --force if you mean it."
-        )
-    if is_local(settings.output_root):
-        folder = local_path(settings.output_root)
-        try:
-            os.makedirs(folder, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-                pass
-        except OSError as exc:
-            raise UserError(
-                f"The output {settings.output_root} is not writable ({exc.strerror}). "
-                "Choose a writable OUTPUT_DATA / --output."
-            ) from None
-
-
-def prepare(settings: Settings) -> Settings:
-    """Map URIs to the platform's S3 scheme and check what can be checked without Spark."""
-    emr = s3.on_emr()
-    settings = settings.with_overrides(
-        input_root=s3.normalize_uri(settings.input_root, emr), output_root=s3.normalize_uri(settings.output_root, emr)
-    )
-    if settings.catalog_type == "auto":  # a local output gets a local catalog; S3 none unless glue is asked for
-        local = is_local(settings.output_root) and settings.table_format == "parquet"  # Iceberg: its own path tables
-        settings = settings.with_overrides(catalog_type="local" if local else "none")
-    _validate_paths(settings)
-    uses_s3a = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
-    if uses_s3a and not emr and not local_jars() and not settings.jars_packages:
-        raise UserError(
-            "The S3A connector is not installed: run `make jars` (it fetches hadoop-aws 3.3.4, the AWS SDK bundle "
-            "and spark-hadoop-cloud from Maven Central into .jars/ with mvn), or set [SPARK] JARS_PACKAGES in "
-            "dl.cfg to org.apache.hadoop:hadoop-aws:3.3.4."
-        )
-    check_local_input(settings.input_root)
-    return settings
-
-
-def execute(
-    settings: Settings,
-    mode: str = "full",
-    skip_checks: bool = False,
-    days: Optional[Tuple[dt.date, dt.date]] = None,
-    rebuild_songs: bool = False,
-    stream: Optional[Dict[str, Any]] = None,
-) -> int:
-    """The job from settings to exit code: 0 ok, 1 a check failed, 2 a problem the user can fix.
-    ``mode``: full, incremental (``days``), stream (``stream``: its options) or checks."""
-    settings = prepare(settings) if mode != "checks" else settings
-    kafka = mode == "stream" and (stream or {}).get("source") == "kafka"
-    if kafka:
-        from sparkify.stream import check_kafka
-
-        check_kafka(settings)
-    started: Dict[str, float] = {}
-    with stage(started, "start Spark session", log=False):  # a batch run's classes are worth archiving
-        spark = build_session(settings, with_kafka=kafka, archive_classes=mode in ("full", "incremental"))
-    if mode == "stream":  # the local catalog opens while the stream reads and writes (a batch run's: in run)
-        catalog.open_in_background(spark, settings)
-    checks = [] if skip_checks else DEFAULT_CHECKS
-    if mode == "stream":
-        from sparkify.stream import run_stream
-
-        batches = run_stream(spark, settings, **(stream or {}))
-        print(f"Stream stopped after {len(batches)} micro-batches; output: {settings.output_root}")
-        if not checks or not batches:
-            return 0
-        mode = "checks"  # the checks that apply to a stream: those that need no run's counts
-    if mode == "checks":
-        result = check_output(spark, settings, DEFAULT_CHECKS)
-        print(format_results(result.checks))
-    else:
-        result = run(spark, settings, checks, days=days, rebuild_songs=rebuild_songs, session_seconds=started)
-        print(summary(result, report_uri(settings.output_root, result.run_id)))
-    end_local_jvm(spark)  # a first local run leaves its class archive for the next ones
-    return 1 if result.checks_failed else 0

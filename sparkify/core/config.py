@@ -7,9 +7,11 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional, Tuple
 
-from sparkify.errors import UserError
+from sparkify.core.errors import UserError
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dl.cfg")
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # sparkify/
+REPO_ROOT = os.path.dirname(PACKAGE_DIR)
+DEFAULT_CONFIG = os.path.join(REPO_ROOT, "dl.cfg")
 
 
 @dataclass(frozen=True)

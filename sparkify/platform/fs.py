@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 from dataclasses import dataclass
@@ -10,7 +11,8 @@ from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
-from sparkify.schemas import INPUT_SUFFIXES
+from sparkify.core.schemas import INPUT_SUFFIXES
+from sparkify.platform.jvm import hadoop_path, jvm
 
 
 def join_uri(root: str, *parts: str) -> str:
@@ -23,12 +25,6 @@ def is_local(uri: str) -> bool:
 
 def local_path(uri: str) -> str:
     return urlparse(uri).path if uri.startswith("file:") else uri
-
-
-def hadoop_path(spark: SparkSession, uri: str):
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
 
 def path_exists(spark: SparkSession, uri: str) -> bool:
@@ -173,9 +169,8 @@ def read_text(spark: SparkSession, uri: str) -> Optional[str]:
         return None
     stream = fs.open(path)
     try:
-        reader = spark.sparkContext._jvm.java.io.BufferedReader(
-            spark.sparkContext._jvm.java.io.InputStreamReader(stream, "UTF-8")
-        )
+        io = jvm(spark).java.io
+        reader = io.BufferedReader(io.InputStreamReader(stream, "UTF-8"))
         return "\n".join(iter(reader.readLine, None))
     finally:
         stream.close()
@@ -209,8 +204,6 @@ _AT_FDCWD = -100
 def exchange_dirs(a: str, b: str) -> bool:
     """Atomically swap two local folders (Linux renameat2 RENAME_EXCHANGE). False where the
     system lacks it; the caller then falls back to two renames."""
-    import ctypes
-
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         renameat2 = libc.renameat2

@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from sparkify import s3
-from sparkify.config import Settings
-from sparkify.schemas import Table
-from sparkify.storage import (
+from sparkify.core.config import Settings
+from sparkify.core.results import Written
+from sparkify.core.schemas import Table
+from sparkify.platform import s3
+from sparkify.platform.fs import (
     FileListing,
     carry_over_partitions,
     hadoop_path,
@@ -47,18 +47,6 @@ from sparkify.storage import (
 
 QUARANTINE = "_quarantine"
 STAGING = "_staging"  # local output: tables are written here, then swapped in whole
-
-
-@dataclass(frozen=True)
-class Written:
-    table: str
-    path: str
-    rows: int
-    files: int
-    bytes: int
-    partitions: int
-    seconds: float = 0.0
-    partitions_written: Tuple[str, ...] = ()  # the partition folders this run wrote, where known
 
 
 def table_path(output_root: str, table: Table) -> str:
@@ -114,9 +102,9 @@ class ParquetSink:
 
     ``close()`` releases what the run held and drops its staging folder; call it in ``finally``."""
 
-    def __init__(self, spark: SparkSession, output_root: str, run_id: str) -> None:
-        self.spark, self.root, self.run_id = spark, output_root, run_id
-        self.staging = join_uri(output_root, STAGING, run_id)
+    def __init__(self, spark: SparkSession, settings: Settings, run_id: str) -> None:
+        self.spark, self.root, self.run_id = spark, settings.output_root, run_id
+        self.staging = join_uri(self.root, STAGING, run_id)
         self._held: List[DataFrame] = []
         self._as_written: Dict[str, DataFrame] = {}
 
@@ -126,6 +114,10 @@ class ParquetSink:
             staging = join_uri(self.root, STAGING)
             recover(local_path(self.root), local_path(staging), local_path(join_uri(staging, "_trash")))
 
+    def metadata_location(self, table: Table) -> str:
+        """What a catalog entry points at beside the table's folder: nothing, for Parquet."""
+        return ""
+
     def exists(self, table: Table) -> bool:
         return path_exists(self.spark, table_path(self.root, table))
 
@@ -134,7 +126,7 @@ class ParquetSink:
         memory because this run is about to replace it; None when there is none."""
         if not self.exists(table):
             return None
-        frame = self.spark.read.schema(table.columns).parquet(table_path(self.root, table))
+        frame = self.spark.read.schema(table.ddl).parquet(table_path(self.root, table))
         if months is not None:
             wanted = F.lit(False)
             for year, month in months:
@@ -226,7 +218,7 @@ class ParquetSink:
             return rows
         months = rows.select("year", "month").distinct()
         written = (
-            self.spark.read.schema(table.columns)
+            self.spark.read.schema(table.ddl)
             .parquet(table_path(self.root, table))
             .where(~F.col("_metadata.file_name").endswith(batch_file(batch_id)))
             .join(F.broadcast(months), on=["year", "month"], how="inner")
@@ -283,12 +275,3 @@ class ParquetSink:
 
 def batch_file(batch_id: int) -> str:
     return f"batch-{batch_id:08d}.parquet"
-
-
-def sink_for(spark: SparkSession, settings: Settings, run_id: str) -> ParquetSink:
-    """The sink of the output's table format ([ETL] TABLE_FORMAT)."""
-    if settings.table_format == "iceberg":
-        from sparkify.iceberg import IcebergSink
-
-        return IcebergSink(spark, settings, run_id)
-    return ParquetSink(spark, settings.output_root, run_id)

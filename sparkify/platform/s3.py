@@ -16,10 +16,18 @@ from typing import Any, Dict, Iterator, Tuple
 from urllib.parse import quote, urlparse
 from xml.etree import ElementTree
 
+import boto3
+import botocore.session
+import urllib3
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
 from pyspark.sql import SparkSession
 
-from sparkify.config import Settings
-from sparkify.errors import UserError
+from sparkify.core.config import Settings
+from sparkify.core.errors import UserError
+from sparkify.platform.jvm import hadoop_conf
 
 EMR_MARKERS = ("/usr/share/aws/emr/emrfs", "/emr/instance-controller")
 S3_SCHEMES = ("s3", "s3a", "s3n")
@@ -44,7 +52,7 @@ def normalize_uri(uri: str, emr: bool) -> str:
 
 def configure(spark: SparkSession, settings: Settings) -> None:
     """Point S3A at the endpoint and credentials of the settings (no-op on EMR's EMRFS)."""
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    conf = hadoop_conf(spark)
     if settings.s3_endpoint:
         conf.set("fs.s3a.endpoint", settings.s3_endpoint)
         conf.set("fs.s3a.connection.ssl.enabled", str(settings.s3_endpoint.startswith("https")).lower())
@@ -107,7 +115,7 @@ def use_s3a_committers(spark: SparkSession) -> None:
     """Bind Spark's file writes to S3A's committers (needs spark-hadoop-cloud: `make jars`)."""
     for key, value in S3A_COMMIT_SQL.items():
         spark.conf.set(key, value)
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    conf = hadoop_conf(spark)
     for key, value in S3A_COMMIT_HADOOP.items():
         conf.set(key, value)
 
@@ -115,8 +123,6 @@ def use_s3a_committers(spark: SparkSession) -> None:
 def _aws_client(service: str, settings: Settings, **extra: Any) -> Any:
     """A boto3 client in the [EMR] region with the job's credentials (the default AWS chain:
     environment, instance role, when dl.cfg has no keys)."""
-    import boto3
-
     aws = settings.aws
     return boto3.client(
         service,
@@ -131,8 +137,6 @@ def _aws_client(service: str, settings: Settings, **extra: Any) -> Any:
 def client(settings: Settings, max_connections: int = 10) -> Any:
     """An S3 client at the job's endpoint, for what S3A cannot do: conditional PUTs, many small
     GETs at once."""
-    from botocore.config import Config
-
     return _aws_client(
         "s3",
         settings,
@@ -157,10 +161,6 @@ class SignedS3:
     parse a 15,000-key listing; bench/small_reads.py). Connection failures and 5xx answers are retried 3 times."""
 
     def __init__(self, settings: Settings, bucket: str, connections: int = 10) -> None:
-        import botocore.session
-        import urllib3
-        from botocore.credentials import Credentials
-
         aws = settings.aws
         if aws.given:
             credentials = Credentials(aws.access_key_id, aws.secret_access_key, aws.session_token or None)
@@ -183,10 +183,6 @@ class SignedS3:
         self.pool = urllib3.PoolManager(maxsize=connections, retries=retries, timeout=timeout)
 
     def _request(self, url: str, what: str) -> bytes:
-        import urllib3
-        from botocore.auth import S3SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
         request = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
         S3SigV4Auth(self.credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
         try:

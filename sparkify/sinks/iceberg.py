@@ -32,12 +32,13 @@ from typing import Dict, List, Optional, Tuple
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkify.config import Settings
-from sparkify.errors import UserError
-from sparkify.load import ParquetSink, Written, table_path
-from sparkify.schemas import ICEBERG_SONGS_PARTITION_BY, SONGS, USERS, Table, songs_table_spec
-from sparkify.session import ICEBERG_CATALOG, iceberg_catalog_conf, iceberg_root
-from sparkify.storage import is_local, join_uri, local_path, path_exists
+from sparkify.core.config import Settings
+from sparkify.core.errors import UserError
+from sparkify.core.results import Written
+from sparkify.core.schemas import ICEBERG_SONGS_PARTITION_BY, SONGS, USERS, Table, songs_table_spec
+from sparkify.platform.conf import ICEBERG_CATALOG, iceberg_catalog_conf, iceberg_root
+from sparkify.platform.fs import is_local, join_uri, local_path, path_exists
+from sparkify.sinks.parquet import ParquetSink, table_path
 
 METADATA = "metadata"  # an Iceberg table's folder of metadata files: how a reader tells the formats apart
 BATCH_KEY = "sparkify.stream-batch-id"  # snapshot summary: the stream micro-batch a commit appended
@@ -51,8 +52,6 @@ PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "50",
 }
-SQL_TYPES = {"StringType": "string", "LongType": "bigint", "IntegerType": "int", "DoubleType": "double"}
-SQL_TYPES["TimestampType"] = "timestamp"
 
 
 # --- reading either format ---------------------------------------------------------------------
@@ -63,13 +62,9 @@ def is_iceberg_table(spark: SparkSession, path: str) -> bool:
     return path_exists(spark, join_uri(path, METADATA))
 
 
-def read_table_frame(spark: SparkSession, output_root: str, table: Table) -> DataFrame:
-    """One output table, Parquet or Iceberg (told apart by its metadata/ folder), with the declared
-    columns in their declared order. The checks, the analysts' queries and the tests read through it."""
-    path = table_path(output_root, table)
-    if is_iceberg_table(spark, path):
-        return spark.read.format("iceberg").load(iceberg_root(path)).select(*table.column_names)
-    return spark.read.schema(table.columns).parquet(path)
+def read_iceberg(spark: SparkSession, path: str, table: Table) -> DataFrame:
+    """The Iceberg table at ``path`` (its current snapshot), the declared columns in their declared order."""
+    return spark.read.format("iceberg").load(iceberg_root(path)).select(*table.column_names)
 
 
 def iceberg_output(settings: Settings) -> bool:
@@ -103,7 +98,7 @@ def jvm_table(spark: SparkSession, ident: str):
 
 
 def create_statement(ident: str, table: Table, partition_by: Tuple[str, ...]) -> str:
-    columns = ", ".join(f"`{f.name}` {SQL_TYPES[type(f.dataType).__name__]}" for f in table.columns.fields)
+    columns = table.ddl
     partitioned = f" PARTITIONED BY ({', '.join(partition_by)})" if partition_by else ""
     properties = ", ".join(f"'{k}' = '{v}'" for k, v in PROPERTIES.items())
     return f"CREATE TABLE IF NOT EXISTS {ident} ({columns}) USING iceberg{partitioned} TBLPROPERTIES ({properties})"
@@ -116,12 +111,15 @@ class IcebergSink(ParquetSink):
     """The output root as Iceberg tables: one atomic commit per table write (see the module's doc)."""
 
     def __init__(self, spark: SparkSession, settings: Settings, run_id: str) -> None:
-        super().__init__(spark, settings.output_root, run_id)
+        super().__init__(spark, settings, run_id)
         self.catalog = catalog_for(spark, settings.output_root)
         self._ready: Dict[str, bool] = {}
 
     def ident(self, table: Table) -> str:
         return f"{self.catalog}.{table.name}"
+
+    def metadata_location(self, table: Table) -> str:
+        return metadata_location(self.spark, self.root, table)
 
     # nothing is staged, swapped or held: a snapshot read stays as it was while the table is replaced
     def recover(self) -> None:

@@ -20,94 +20,32 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, List, Optional, Set, Tuple
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
-from sparkify import catalog, transform
-from sparkify.config import Settings
-from sparkify.errors import UserError
-from sparkify.extract import parse_json_lines, read_json_tree
-from sparkify.load import quarantine_path, sink_for
-from sparkify.lock import OutputLock
-from sparkify.pipeline import cached_logs, count_source, play_months, register_tables, stage, write_report
-from sparkify.report import RunResult, SourceCounts, new_run_id
-from sparkify.schemas import (
+from sparkify import catalogs as catalog
+from sparkify import transform
+from sparkify.core.config import Settings
+from sparkify.core.errors import UserError
+from sparkify.core.results import RunResult, SourceCounts, new_run_id
+from sparkify.core.schemas import (
     ARTISTS,
-    INPUT_GLOB,
     LOG_SCHEMA,
-    ORIGIN,
     SONG_SCHEMA,
     SONGPLAYS,
     SONGS,
-    SOURCE_FILE,
     TIME,
     USERS,
     songs_table_spec,
 )
-from sparkify.storage import FileListing, join_uri
-
-CHECKPOINT = "_checkpoints/log_data"
-
-
-def file_source(spark: SparkSession, settings: Settings, files_per_batch: int) -> DataFrame:
-    """New *.json(.gz) files under log_data/, as text lines (columns SOURCE_FILE, ``value``)."""
-    lines = (
-        spark.readStream.format("text")
-        .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", INPUT_GLOB)
-        .option("maxFilesPerTrigger", files_per_batch)
-        .load(join_uri(settings.input_root, "log_data"))
-    )
-    return lines.select(F.input_file_name().alias(SOURCE_FILE), "value")
-
-
-def kafka_source(spark: SparkSession, settings: Settings, files_per_batch: int) -> DataFrame:
-    """The messages of the [KAFKA] topic: each value one event's JSON text, and ORIGIN (topic,
-    partition, offset, Kafka timestamp) for the quarantine. The offsets live in the checkpoint."""
-    kafka = settings.kafka
-    reader = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
-        .option("subscribe", kafka.topic)
-        .option("startingOffsets", kafka.starting_offsets)
-        .option("maxOffsetsPerTrigger", kafka.max_offsets_per_trigger)
-    )
-    for key, value in kafka.options.items():  # security for MSK and the like: passed as they are
-        reader = reader.option(key, value)
-    messages = reader.load()
-    return messages.select(
-        F.format_string("kafka://%s/%d/%d", "topic", "partition", "offset").alias(SOURCE_FILE),
-        F.col("value").cast("string").alias("value"),
-        F.struct("topic", "partition", "offset", "timestamp").alias(ORIGIN),
-    )
-
-
-# name -> (the stream's source, its checkpoint under the output root)
-SOURCES: Dict[str, Tuple[Callable[[SparkSession, Settings, int], DataFrame], Callable[[Settings], str]]] = {
-    "files": (file_source, lambda settings: CHECKPOINT),
-    "kafka": (kafka_source, lambda settings: f"_checkpoints/kafka/{settings.kafka.topic}"),
-}
-
-
-def check_kafka(settings: Settings, timeout: float = 10.0) -> None:
-    """Fail at once, naming the servers and topic, when the broker does not answer or has no
-    such topic (Spark's connector would wait for the topic without a word). Skipped when the
-    [KAFKA] section sets security options (kafka.*): those are the Java client's."""
-    from confluent_kafka.admin import AdminClient
-
-    from sparkify.replay import client_config, partitions_of
-
-    kafka = settings.kafka
-    if not kafka.bootstrap_servers:
-        raise UserError("No Kafka servers: set [KAFKA] BOOTSTRAP_SERVERS in dl.cfg, or pass --servers.")
-    if kafka.options:
-        return
-    partitions_of(
-        AdminClient(client_config(kafka.bootstrap_servers, timeout)), kafka.bootstrap_servers, kafka.topic, timeout
-    )
+from sparkify.platform.fs import FileListing, join_uri
+from sparkify.platform.lock import OutputLock
+from sparkify.runs.engine import cached_logs, count_source, play_months, register_tables, stage, write_report
+from sparkify.sinks import quarantine_path, sink_for
+from sparkify.sources import source_named
+from sparkify.sources.files import parse_json_lines, read_json_tree
 
 
 def _alert_rejects(result: RunResult, totals: SourceCounts, settings: Settings) -> None:
@@ -160,7 +98,7 @@ def process_batch(
             result.tables.append(sink.replace(USERS, tables[USERS.name]))
         months = set(play_months(transform.song_plays(events))) if settings.catalog_type != "none" else set()
         if registered is None or not months <= registered:  # new partitions: the catalog learns them
-            register_tables(spark, settings, result, only=(SONGPLAYS.name, TIME.name, USERS.name))
+            register_tables(spark, settings, result, sink, only=(SONGPLAYS.name, TIME.name, USERS.name))
             if registered is not None:
                 registered |= months
         result.status = "ok"
@@ -208,11 +146,11 @@ def run_stream(
             if on_batch is not None:
                 on_batch(batch_id)
 
-        frame, checkpoint = SOURCES[source]
+        chosen = source_named(source)
         writer = (
-            frame(spark, settings, files_per_batch)
+            chosen.stream_frame(spark, settings, files_per_batch)
             .writeStream.foreachBatch(each)
-            .option("checkpointLocation", join_uri(settings.output_root, checkpoint(settings)))
+            .option("checkpointLocation", join_uri(settings.output_root, chosen.checkpoint(settings)))
         )
         trigger = {"availableNow": True} if available_now else {"processingTime": f"{interval_seconds} seconds"}
         query = writer.trigger(**trigger).start()
@@ -243,7 +181,7 @@ def _songs(spark: SparkSession, settings: Settings, run_id: str) -> DataFrame:
         if not sink.exists(SONGS):
             sink.replace(songs_table_spec(settings.songs_partition_by), transform.songs_table(songs))
             sink.replace(ARTISTS, transform.artists_table(songs))
-            catalog.register(spark, settings, only=(SONGS.name, ARTISTS.name))
+            catalog.register(spark, settings, (SONGS.name, ARTISTS.name), None, sink.metadata_location)
     finally:
         sink.close()
     return songs

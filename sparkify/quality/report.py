@@ -1,60 +1,10 @@
-"""The run report: a JSON file under OUTPUT/_reports/ and a short table on the console."""
+"""The run's summary on the console: sources, tables, checks, seconds, catalog."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import secrets
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List
+from typing import Sequence
 
-from sparkify.load import Written
-from sparkify.quality import CheckResult, format_results
-
-
-def new_run_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
-
-
-@dataclass
-class SourceCounts:
-    files: int = 0
-    bytes: int = 0
-    read: int = 0
-    used: int = 0
-    rejected: int = 0
-    next_song: int = 0  # log_data only: usable NextSong events
-    ignored_files: int = 0  # files that are not *.json, left unread
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    input_root: str
-    output_root: str
-    started_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    sources: Dict[str, SourceCounts] = field(default_factory=dict)
-    tables: List[Written] = field(default_factory=list)
-    quarantine: List[Written] = field(default_factory=list)
-    checks: List[CheckResult] = field(default_factory=list)
-    seconds: Dict[str, float] = field(default_factory=dict)
-    # Finer than ``seconds``, for finding the next bottleneck: Spark session start, listing the
-    # input, reading (parse, flag, cache, count) songs and logs, each table's write.
-    stages: Dict[str, float] = field(default_factory=dict)
-    # what was registered in the catalog ([CATALOG]): created/updated/unchanged tables, partitions added
-    catalog: Dict[str, Any] = field(default_factory=dict)
-    status: str = "running"
-    message: str = ""
-
-    @property
-    def checks_failed(self) -> int:
-        return sum(c.failed for c in self.checks)
-
-    def to_json(self) -> str:
-        body: Dict[str, Any] = asdict(self)
-        body["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
-        body["stages"] = {k: round(v, 3) for k, v in self.stages.items()}
-        return json.dumps(body, indent=2, default=str)
+from sparkify.core.results import CheckResult, RunResult
 
 
 def human_bytes(size: int) -> str:
@@ -102,4 +52,26 @@ def summary(result: RunResult, report_uri: str = "") -> str:
         lines += ["", result.message]
     if report_uri:
         lines.append(f"Report: {report_uri}")
+    return "\n".join(lines)
+
+
+def format_results(results: Sequence[CheckResult]) -> str:
+    lines = []
+    for r in results:
+        symbol = {"passed": "ok  ", "failed": "FAIL", "error": "ERR ", "skipped": "skip"}[r.status]
+        op = "==" if r.comparison == "expected_result" else r.comparison
+        line = f"  {symbol} {r.name}"
+        if r.status == "failed":
+            line += f": got {r.actual!r}, expected {op} {r.expected!r}"
+        elif r.detail:
+            line += f": {r.detail}"
+        lines.append(line)
+    failed = sum(r.failed for r in results)
+    passed = sum(r.status == "passed" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    lines.append(
+        f"Checks: {passed} of {len(results)} passed"
+        + (f", {skipped} skipped" if skipped else "")
+        + (f", {failed} FAILED" if failed else "")
+    )
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Core: settings, schemas, errors and what a run did, as plain Python (no Spark, no AWS)."""
