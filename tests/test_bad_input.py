@@ -14,6 +14,7 @@ import pytest
 from sparkify.core.errors import UserError
 from sparkify.quality.checks import DEFAULT_CHECKS
 from sparkify.runs import engine
+from sparkify.runs.plan import INCREMENTAL, Job
 from tests.conftest import ROOT, read_table
 
 NOV_1 = 1541030400000  # 2018-11-01 00:00:00 UTC
@@ -199,7 +200,7 @@ def test_no_run_deletes_the_quarantine_of_another(spark, settings, bad_root, tmp
     lenient = settings.with_overrides(input_root=src, output_root=out, max_rejected_share=1.0)
     first = engine.run(spark, lenient)
     write(f"{src}/log_data/2018/11/2018-11-03-events.json", event(1, ts=NOV_1 + 2 * 86_400_000) + "\n")
-    later = engine.run(spark, lenient, days=(dt.date(2018, 11, 3), dt.date(2018, 11, 3)))
+    later = engine.run(spark, lenient, job=Job(INCREMENTAL, days=(dt.date(2018, 11, 3), dt.date(2018, 11, 3))))
     assert later.status == "ok"
     rejects = spark.read.json(os.path.join(out, "_quarantine")).collect()
     by_run = collections.Counter(r["run"] for r in rejects)

@@ -10,6 +10,7 @@ import pytest
 
 from sparkify.quality.checks import DEFAULT_CHECKS
 from sparkify.runs import engine
+from sparkify.runs.plan import INCREMENTAL, Job
 from tests.conftest import SAMPLE, read_table
 from tests.test_reruns import contents, data_files
 from tools.reference import Reference
@@ -32,7 +33,10 @@ def test_a_new_day_changes_only_its_partitions_and_ends_equal_to_a_full_run(spar
 
     shutil.copytree(os.path.join(SAMPLE, "log_data", "2018", "12"), src / "log_data" / "2018" / "12")
     result = engine.run(
-        spark, settings.with_overrides(input_root=str(src), output_root=out), checks=DEFAULT_CHECKS, days=DEC_1
+        spark,
+        settings.with_overrides(input_root=str(src), output_root=out),
+        checks=DEFAULT_CHECKS,
+        job=Job(INCREMENTAL, days=DEC_1),
     )
 
     assert result.status == "ok", [c for c in result.checks if c.failed]
@@ -49,16 +53,18 @@ def test_a_new_day_changes_only_its_partitions_and_ends_equal_to_a_full_run(spar
 
 def test_nothing_new_writes_nothing_and_says_so(spark, settings, tmp_path):
     out = str(tmp_path / "out")
-    first = engine.run(spark, settings.with_overrides(output_root=out), days=DEC_1)
+    first = engine.run(spark, settings.with_overrides(output_root=out), job=Job(INCREMENTAL, days=DEC_1))
     assert first.status == "ok"
     files = {name: data_files(out, name) for name in ("songplays", "time", "users")}
-    again = engine.run(spark, settings.with_overrides(output_root=out), days=DEC_1)
+    again = engine.run(spark, settings.with_overrides(output_root=out), job=Job(INCREMENTAL, days=DEC_1))
     assert again.status == "nothing new"
     assert "Nothing new: the 1 log files of 2018-12-01..2018-12-01 and song_data/ are unchanged" in again.message
     assert again.tables == []
     assert {name: data_files(out, name) for name in files} == files
     none = engine.run(
-        spark, settings.with_overrides(output_root=out), days=(dt.date(2019, 1, 1), dt.date(2019, 1, 2))
+        spark,
+        settings.with_overrides(output_root=out),
+        job=Job(INCREMENTAL, days=(dt.date(2019, 1, 1), dt.date(2019, 1, 2))),
     )
     assert (none.status, none.message) == ("nothing new", "Nothing to do: no log files for 2019-01-01..2019-01-02.")
 
@@ -80,7 +86,9 @@ def test_a_songs_table_in_the_other_layout_is_rebuilt_whole_by_a_full_and_an_inc
     assert all(f.count("/") == 1 for f in songs_folders(out))
     capsys.readouterr()
 
-    incremental = engine.run(spark, by_year, days=DEC_1)  # song_data/ unchanged: songs would be kept
+    incremental = engine.run(
+        spark, by_year, job=Job(INCREMENTAL, days=DEC_1)
+    )  # song_data/ unchanged: songs would be kept
     line = "songs: the output holds it by (year, artist_id), [ETL] SONGS_PARTITION_BY says (year)"
     assert line in capsys.readouterr().err and line in incremental.message
     assert "songs" in {t.table for t in incremental.tables}

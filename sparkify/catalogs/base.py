@@ -84,11 +84,7 @@ def list_partitions(spark: Any, output_root: str, table: Table) -> List[Tuple[st
     return sorted(found)
 
 
-
-
 def tables_of(settings: Settings) -> List[Table]:
     """The five tables in the output's layout (an Iceberg songs table is by year only)."""
     songs_by = ICEBERG_SONGS_PARTITION_BY if settings.table_format == "iceberg" else settings.songs_partition_by
     return [songs_table_spec(songs_by) if t.name == "songs" else t for t in TABLES]
-
-

@@ -18,8 +18,6 @@ PARQUET_FORMAT = {
 }
 
 
-
-
 class GlueCatalog:
     """The AWS Glue Data Catalog through the Glue API."""
 
@@ -156,5 +154,3 @@ class GlueCatalog:
             done.partitions_added[shape.name] = len(new)
         if gone:
             done.partitions_removed[shape.name] = len(gone)
-
-

@@ -124,5 +124,3 @@ def open_in_background(spark: Any, settings: Settings, register_ahead: bool = Fa
     opening = Opening(thread, spark, settings, registers_ahead=ahead)
     opening.thread.start()
     return opening
-
-

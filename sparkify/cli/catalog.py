@@ -33,5 +33,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -128,4 +128,3 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_JVM_DIED if died else 3
     finally:
         remove_jvm_error_log()
-

@@ -17,8 +17,10 @@ from sparkify.platform.fs import is_local, local_path
 from sparkify.platform.session import build_session, end_local_jvm
 from sparkify.quality.checks import DEFAULT_CHECKS
 from sparkify.quality.report import format_results, summary
-from sparkify.runs.engine import check_output, report_uri, run, stage
+from sparkify.runs.engine import report_uri, run
+from sparkify.runs.plan import CHECKS, FULL, INCREMENTAL, Job
 from sparkify.runs.stream import run_stream
+from sparkify.runs.timing import stage
 from sparkify.sinks import check_format
 from sparkify.sources import source_named
 from sparkify.sources.files import check_local_input
@@ -108,10 +110,11 @@ def execute(
             return 0
         mode = "checks"  # the checks that apply to a stream: those that need no run's counts
     if mode == "checks":
-        result = check_output(spark, settings, DEFAULT_CHECKS)
+        result = run(spark, settings, Job(CHECKS), DEFAULT_CHECKS)
         print(format_results(result.checks))
     else:
-        result = run(spark, settings, checks, days=days, rebuild_songs=rebuild_songs, session_seconds=started)
+        job = Job(INCREMENTAL if days else FULL, days=days, rebuild_songs=rebuild_songs)
+        result = run(spark, settings, job, checks, session_seconds=started)
         print(summary(result, report_uri(settings.output_root, result.run_id)))
     end_local_jvm(spark)  # a first local run leaves its class archive for the next ones
     return 1 if result.checks_failed else 0

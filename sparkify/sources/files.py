@@ -31,17 +31,6 @@ from sparkify.platform import s3
 from sparkify.platform.fs import FileListing, is_local, join_uri, listing_of, local_entries, local_path, path_exists
 from sparkify.platform.s3 import is_s3
 
-
-@dataclass(frozen=True)
-class Raw:
-    """Parsed input: one row per JSON object, with the file it came from (SOURCE_FILE), its raw
-    text (RAW_TEXT), whether its bytes are valid UTF-8 (VALID_UTF8) and, when it could not be
-    parsed into the schema, CORRUPT_RECORD."""
-
-    songs: DataFrame
-    logs: DataFrame
-
-
 # Between two JSON objects written on one line ("}{" or "} {"): split there, so a file that
 # holds several objects loses none of them (Spark's JSON reader would keep only the first).
 OBJECT_BOUNDARY = r"(?<=\})\s*(?=\{)"
@@ -244,22 +233,20 @@ def day_files(spark: SparkSession, input_root: str, since: dt.date, until: dt.da
     return found
 
 
-def extract(
-    spark: SparkSession,
-    input_root: str,
-    log_files: Optional[List[str]] = None,
-    settings: Optional[Settings] = None,
-    songs: Optional[InputTree] = None,
-) -> Raw:
-    """Read song_data/ (``songs``: as the plan listed it) and log_data/ (or only ``log_files`` of it)."""
-    frames = {}
-    for name, schema in (("song_data", SONG_SCHEMA), ("log_data", LOG_SCHEMA)):
-        folder = join_uri(input_root, name)
-        if not path_exists(spark, folder):
-            raise UserError(missing_input_message(folder, input_root))
-        source = log_files if name == "log_data" and log_files is not None else folder
-        frames[name] = read_json_tree(spark, source, schema, settings, songs if name == "song_data" else None)
-    return Raw(songs=frames["song_data"], logs=frames["log_data"])
+def read_songs(spark: SparkSession, settings: Settings, tree: Optional[InputTree] = None) -> DataFrame:
+    """song_data/'s objects, parsed (``tree``: as the plan listed it)."""
+    folder = join_uri(settings.input_root, "song_data")
+    if not path_exists(spark, folder):
+        raise UserError(missing_input_message(folder, settings.input_root))
+    return read_json_tree(spark, folder, SONG_SCHEMA, settings, tree)
+
+
+def read_logs(spark: SparkSession, settings: Settings, log_files: Optional[List[str]] = None) -> DataFrame:
+    """log_data/'s events (or only ``log_files`` of it), parsed."""
+    folder = join_uri(settings.input_root, "log_data")
+    if not path_exists(spark, folder):
+        raise UserError(missing_input_message(folder, settings.input_root))
+    return read_json_tree(spark, log_files if log_files is not None else folder, LOG_SCHEMA, settings)
 
 
 # --- as a stream's source ---------------------------------------------------------------------
