@@ -24,11 +24,14 @@ there, the output held by a run).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import re
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import List, Optional
+
+from pyspark.sql import SparkSession
 
 from sparkify.core.config import DEFAULT_CONFIG, load_settings
 from sparkify.core.errors import UserError
@@ -36,9 +39,10 @@ from sparkify.core.results import new_run_id
 from sparkify.core.schemas import TABLES
 from sparkify.platform import s3
 from sparkify.platform.fs import join_uri
+from sparkify.platform.jvm import java_session, jvm
 from sparkify.platform.lock import OutputLock
 from sparkify.platform.session import build_session
-from sparkify.sinks.iceberg import catalog_for, is_iceberg_table, jvm_table
+from sparkify.sinks.iceberg import catalog_for, current_snapshot, is_iceberg_table
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -77,22 +81,23 @@ HEADER = (
 )
 
 
-def _count_snapshots(table) -> int:  # a Java org.apache.iceberg.Table
-    count, it = 0, table.snapshots().iterator()
-    while it.hasNext():
-        it.next()
-        count += 1
-    return count
+def _count_snapshots(spark: SparkSession, ident: str) -> int:
+    return spark.sql(f"SELECT COUNT(*) FROM {ident}.snapshots").first()[0]
 
 
-def _data_files(table) -> int:
-    snapshot = table.currentSnapshot()
-    return 0 if snapshot is None else int(snapshot.summary().get("total-data-files") or 0)
+def _data_files(spark: SparkSession, ident: str) -> int:
+    snapshot = current_snapshot(spark, ident)
+    return 0 if snapshot is None else int((snapshot.summary or {}).get("total-data-files") or 0)
+
+
+def _timestamp(epoch_seconds: float) -> str:
+    """A SQL timestamp literal in UTC (the session's time zone)."""
+    return dt.datetime.fromtimestamp(epoch_seconds, dt.timezone.utc).strftime("TIMESTAMP '%Y-%m-%d %H:%M:%S.%f'")
 
 
 def maintain_table(
-    spark,
-    ident: str,
+    spark: SparkSession,
+    catalog: str,
     name: str,
     compact: bool,
     expire_older_than: float,
@@ -100,40 +105,44 @@ def maintain_table(
     orphans_older_than: float,
     now: Optional[float] = None,
 ) -> TableMaintenance:
-    """Compact (optionally), expire snapshots and remove orphan files of one table (``catalog.table``)."""
-    begun = time.monotonic()
-    actions = spark._jvm.org.apache.iceberg.spark.actions.SparkActions.get(spark._jsparkSession)
-    table = jvm_table(spark, ident)
-    done = TableMaintenance(name, _count_snapshots(table), data_files_before=_data_files(table))
-    if compact and table.currentSnapshot() is not None:
-        result = actions.rewriteDataFiles(table).option("min-input-files", "2").execute()
-        done.rewritten_files = int(result.rewrittenDataFilesCount())
-        done.added_files = int(result.addedDataFilesCount())
-        table.refresh()
-        actions.rewriteManifests(table).execute()
-        table.refresh()
+    """Compact (optionally), expire snapshots and remove orphan files of one table, with Iceberg's own
+    procedures (``CALL catalog.system.*``)."""
+    begun, ident, system = time.monotonic(), f"{catalog}.{name}", f"{catalog}.system"
+    done = TableMaintenance(name, _count_snapshots(spark, ident), data_files_before=_data_files(spark, ident))
+    if compact and current_snapshot(spark, ident) is not None:
+        options = "options => map('min-input-files', '2')"
+        rewritten = spark.sql(f"CALL {system}.rewrite_data_files(table => '{name}', {options})").first()
+        done.rewritten_files = int(rewritten.rewritten_data_files_count)
+        done.added_files = int(rewritten.added_data_files_count)
+        spark.sql(f"CALL {system}.rewrite_manifests(table => '{name}')").collect()
     now = time.time() if now is None else now  # after the compaction: its snapshots are aged too
-    expired = (
-        actions.expireSnapshots(table)
-        .expireOlderThan(int((now - expire_older_than) * 1000))
-        .retainLast(max(1, retain_last))
-        .execute()
-    )
-    done.expired_data_files = int(expired.deletedDataFilesCount())
-    table.refresh()
-    orphans = actions.deleteOrphanFiles(table).olderThan(int((now - orphans_older_than) * 1000)).execute()
-    it = orphans.orphanFileLocations().iterator()
-    while it.hasNext():
-        done.orphans.append(str(it.next()))
-    table.refresh()
-    done.snapshots_after = _count_snapshots(table)
-    done.data_files_after = _data_files(table)
+    expire = f"older_than => {_timestamp(now - expire_older_than)}, retain_last => {max(1, retain_last)}"
+    expired = spark.sql(f"CALL {system}.expire_snapshots(table => '{name}', {expire})").first()
+    done.expired_data_files = int(expired.deleted_data_files_count)
+    done.orphans = _remove_orphans(spark, ident, int((now - orphans_older_than) * 1000))
+    done.snapshots_after = _count_snapshots(spark, ident)
+    done.data_files_after = _data_files(spark, ident)
     done.seconds = time.monotonic() - begun
     return done
 
 
+def _remove_orphans(spark: SparkSession, ident: str, older_than_ms: int) -> List[str]:
+    """Files under the table that no snapshot references, older than ``older_than_ms``, removed. Through
+    Iceberg's Java action (reached by ``platform.jvm``), not the ``remove_orphan_files`` procedure: the
+    procedure refuses an age under 24 hours, and the output lock held here keeps this job's own writers
+    out (``--orphans-older-than`` says what to keep from other writers)."""
+    java = jvm(spark).org.apache.iceberg.spark
+    table = java.Spark3Util.loadIcebergTable(java_session(spark), ident)
+    action = java.actions.SparkActions.get(java_session(spark)).deleteOrphanFiles(table)
+    it = action.olderThan(older_than_ms).execute().orphanFileLocations().iterator()
+    found = []
+    while it.hasNext():
+        found.append(str(it.next()))
+    return found
+
+
 def maintain(
-    spark,
+    spark: SparkSession,
     output_root: str,
     compact: bool = False,
     expire_older_than: float = 7 * 86400,
@@ -151,9 +160,7 @@ def maintain(
             "iceberg (a Parquet output has no snapshots to expire). Check --output."
         )
     return [
-        maintain_table(
-            spark, f"{catalog}.{t.name}", t.name, compact, expire_older_than, retain_last, orphans_older_than
-        )
+        maintain_table(spark, catalog, t.name, compact, expire_older_than, retain_last, orphans_older_than)
         for t in present
     ]
 

@@ -29,7 +29,7 @@ import os
 import time
 from typing import Dict, List, Optional, Tuple
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from sparkify.core.config import Settings
@@ -92,9 +92,21 @@ def catalog_for(spark: SparkSession, output_root: str) -> str:
     return name
 
 
-def jvm_table(spark: SparkSession, ident: str):
-    """The Iceberg table (Java) behind ``catalog.table``, freshly loaded."""
-    return spark._jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, ident)
+def snapshot_lineage(spark: SparkSession, ident: str, limit: Optional[int] = None) -> List[Row]:
+    """The table's current snapshot and its ancestors, newest first (``snapshot_id``, ``operation``,
+    ``summary``), from its public ``history`` and ``snapshots`` metadata tables."""
+    query = (
+        f"SELECT s.snapshot_id, s.operation, s.summary FROM {ident}.history h "
+        f"JOIN {ident}.snapshots s ON h.snapshot_id = s.snapshot_id "
+        "WHERE h.is_current_ancestor ORDER BY h.made_current_at DESC"
+    )
+    return spark.sql(query + (f" LIMIT {limit}" if limit else "")).collect()
+
+
+def current_snapshot(spark: SparkSession, ident: str) -> Optional[Row]:
+    """The table's current snapshot (None: created, never written)."""
+    found = snapshot_lineage(spark, ident, limit=1)
+    return found[0] if found else None
 
 
 def create_statement(ident: str, table: Table, partition_by: Tuple[str, ...]) -> str:
@@ -142,11 +154,11 @@ class IcebergSink(ParquetSink):
         files stay in place when the table is replaced."""
         if not self.exists(table):
             return None
-        snapshot = jvm_table(self.spark, self.ident(table)).currentSnapshot()
+        snapshot = current_snapshot(self.spark, self.ident(table))
         if snapshot is None:  # created, never written
             return None
         columns = ", ".join(table.column_names)
-        frame = self.spark.sql(f"SELECT {columns} FROM {self.ident(table)} VERSION AS OF {snapshot.snapshotId()}")
+        frame = self.spark.sql(f"SELECT {columns} FROM {self.ident(table)} VERSION AS OF {snapshot.snapshot_id}")
         if months is not None:
             wanted = F.lit(False)
             for year, month in months:
@@ -235,18 +247,14 @@ class IcebergSink(ParquetSink):
         streaming query ``query``, when known). Walks back from the latest commit to the batch before it."""
         if not self.exists(table):
             return False
-        iceberg = jvm_table(self.spark, self.ident(table))
-        snapshot = iceberg.currentSnapshot()
-        while snapshot is not None:
-            summary = snapshot.summary()
+        for snapshot in snapshot_lineage(self.spark, self.ident(table)):
+            summary = snapshot.summary or {}
             found = summary.get(BATCH_KEY)
             if found is not None and (not query or summary.get(QUERY_KEY) in (None, query)):
                 if int(found) == batch_id:
                     return True
                 if int(found) < batch_id:
                     return False
-            parent = snapshot.parentId()
-            snapshot = iceberg.snapshot(parent) if parent is not None else None
         return False
 
     def unseen(self, table: Table, rows: DataFrame, key: str, batch_id: int) -> DataFrame:
@@ -263,26 +271,20 @@ class IcebergSink(ParquetSink):
     def _committed(self, table: Table, begun: float, total: bool = False, added: bool = True) -> Written:
         """What the table's latest commit did, from its snapshot summary: rows written (``total``: the
         table's rows, as a whole-table write), the table's data files, bytes and partitions."""
-        iceberg = jvm_table(self.spark, self.ident(table))
-        snapshot = iceberg.currentSnapshot()
-        summary: Dict[str, str] = dict(snapshot.summary()) if snapshot is not None else {}
+        ident = self.ident(table)
+        snapshot = current_snapshot(self.spark, ident)
+        summary: Dict[str, str] = dict(snapshot.summary or {}) if snapshot is not None else {}
         rows = int(summary.get("total-records" if total else "added-records", 0)) if added else 0
-        partitions = set()
-        if table.partition_by and snapshot is not None:  # from the manifests, in the driver: no Spark job
-            tasks = iceberg.newScan().planFiles()
-            try:
-                it = tasks.iterator()
-                while it.hasNext():
-                    partitions.add(str(it.next().file().partition()))
-            finally:
-                tasks.close()
+        partitions = 0
+        if table.partition_by and snapshot is not None:  # the public ``partitions`` metadata table
+            partitions = self.spark.sql(f"SELECT COUNT(*) FROM {ident}.partitions").first()[0]
         return Written(
             table=table.name,
             path=table_path(self.root, table),
             rows=rows,
             files=int(summary.get("total-data-files", 0)),
             bytes=int(summary.get("total-files-size", 0)),
-            partitions=len(partitions),
+            partitions=partitions,
             seconds=time.monotonic() - begun,
         )
 
@@ -299,10 +301,6 @@ def metadata_location(spark: SparkSession, output_root: str, table: Table) -> st
 
 def snapshot_summaries(spark: SparkSession, output_root: str, table: Table) -> List[Dict[str, str]]:
     """Every snapshot of a table still in its metadata, oldest first: operation and summary."""
-    iceberg = jvm_table(spark, f"{catalog_for(spark, output_root)}.{table.name}")
-    found = []
-    it = iceberg.snapshots().iterator()
-    while it.hasNext():
-        snapshot = it.next()
-        found.append({"operation": snapshot.operation() or "", **dict(snapshot.summary())})
-    return found
+    ident = f"{catalog_for(spark, output_root)}.{table.name}"
+    rows = spark.sql(f"SELECT operation, summary FROM {ident}.snapshots ORDER BY committed_at").collect()
+    return [{"operation": row.operation or "", **dict(row.summary or {})} for row in rows]
