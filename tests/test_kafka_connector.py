@@ -19,6 +19,7 @@ pytest_plugins = ("tests.kafka_broker",)
 READ = """
 import json, sys
 from sparkify.core.config import Settings
+from sparkify.platform.conf import kafka_jars
 from sparkify.platform.session import build_session
 
 servers, topic, out = sys.argv[1:4]

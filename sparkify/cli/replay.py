@@ -24,7 +24,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, TextIO, Tuple
+from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -196,26 +196,16 @@ def replay(
 
     total = len(events)
     start = time.monotonic()
-    next_report = start + progress_every
     try:
-        for index, (_, _, key, value) in enumerate(events):
-            if rate > 0:
-                delay = start + index / rate - time.monotonic()
-                if delay > 0.001:  # behind schedule: no sleep, catch up
-                    time.sleep(delay)
-            while True:
-                try:
-                    producer.produce(topic, value=value, key=key, on_delivery=delivered)
-                    break
-                except BufferError:  # the local queue is full: let the broker catch up
-                    producer.poll(0.05)
-            producer.poll(0)
-            now = time.monotonic()
-            if now >= next_report:
-                _progress(progress, state["delivered"], total, now - start)
-                next_report = now + progress_every
-        while producer.flush(1.0) > 0:
-            _progress(progress, state["delivered"], total, time.monotonic() - start)
+        _send(
+            producer,
+            topic,
+            events,
+            rate,
+            delivered,
+            lambda now: _progress(progress, state["delivered"], total, now - start),
+            progress_every,
+        )
     finally:
         elapsed = time.monotonic() - start
         _progress(progress, state["delivered"], total, elapsed, final=True)
@@ -229,6 +219,39 @@ def replay(
         elapsed=elapsed,
         partitions=partitions,
     )
+
+
+def _send(
+    producer: Producer,
+    topic: str,
+    events: List[Event],
+    rate: float,
+    delivered: Callable[[Any, Any], None],
+    report: Callable[[float], None],
+    every: float,
+) -> None:
+    """Produce each event at ``rate`` per second (0: as fast as the broker takes them), then wait until every
+    one is delivered; ``report`` the progress every ``every`` seconds."""
+    start = time.monotonic()
+    next_report = start + every
+    for index, (_, _, key, value) in enumerate(events):
+        if rate > 0:
+            delay = start + index / rate - time.monotonic()
+            if delay > 0.001:  # behind schedule: no sleep, catch up
+                time.sleep(delay)
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=delivered)
+                break
+            except BufferError:  # the local queue is full: let the broker catch up
+                producer.poll(0.05)
+        producer.poll(0)
+        now = time.monotonic()
+        if now >= next_report:
+            report(now)
+            next_report = now + every
+    while producer.flush(1.0) > 0:
+        report(time.monotonic())
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import configparser
 import os
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from sparkify.core.errors import UserError
 
@@ -121,21 +121,101 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _resolve(path: str, base_dir: str) -> str:
-    """A relative local path in dl.cfg is relative to the file; URIs stay as they are."""
-    if not path or "://" in path or os.path.isabs(path):
-        return path
-    return os.path.normpath(os.path.join(base_dir, path))
+# --- dl.cfg: one row per key ---------------------------------------------------------------------
 
 
-def _get(parser: configparser.ConfigParser, section: str, key: str, default: str = "") -> str:
-    return parser.get(section, key, fallback=default).strip()
+def _flag(raw: str) -> bool:
+    return raw.lower() in ("1", "true", "yes", "on")
 
 
-def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, str]] = None) -> Settings:
-    """Read settings from a dl.cfg file. A missing file is an error; missing keys take defaults."""
-    path = config_path or DEFAULT_CONFIG
-    env = os.environ if env is None else env
+def _layout(raw: str) -> Tuple[str, ...]:
+    return tuple(c.strip() for c in raw.split(",") if c.strip())
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of dl.cfg: where it goes (``target``: a Settings field, or ``emr.``/``kafka.``/``aws.`` and the
+    field of that section's settings), how its text is read, its default, the environment variable that
+    fills it when the file leaves it empty, and what it may be (``choices``)."""
+
+    section: str
+    key: str
+    target: str
+    parse: Callable[[str], Any] = str
+    default: str = ""
+    env: str = ""
+    choices: Tuple[Any, ...] = ()
+    hint: str = ""  # what to set, when the value is not one of ``choices``
+
+
+SETTINGS: Tuple[Setting, ...] = (
+    Setting("ETL", "INPUT_DATA", "input_root"),
+    Setting("ETL", "OUTPUT_DATA", "output_root"),
+    Setting("ETL", "TABLE_FORMAT", "table_format", str.lower, "parquet", choices=TABLE_FORMATS),
+    Setting(
+        "ETL",
+        "SONGS_PARTITION_BY",
+        "songs_partition_by",
+        _layout,
+        "year",
+        choices=SONGS_LAYOUTS,
+        hint="`year` (the default) or `year, artist_id` (the classic layout)",
+    ),
+    Setting("ETL", "DURATION_TOLERANCE_SECONDS", "duration_tolerance", float, "2.0"),
+    Setting("ETL", "MAX_REJECTED_SHARE", "max_rejected_share", float, "0.05"),
+    Setting("CATALOG", "TYPE", "catalog_type", str.lower, "auto", choices=CATALOG_TYPES),
+    Setting("CATALOG", "DATABASE", "catalog_database", str, "sparkify"),
+    Setting("SPARK", "MASTER", "master"),
+    Setting("SPARK", "SHUFFLE_PARTITIONS", "shuffle_partitions", int, "64"),
+    Setting("SPARK", "DRIVER_MEMORY", "driver_memory", str, "3g"),
+    Setting("SPARK", "JIT", "jit", str.lower, "auto", choices=JIT_MODES),
+    Setting(
+        "SPARK", "CLASS_SHARING", "class_sharing", lambda raw: raw.lower() not in ("off", "false", "0", "no"), "on"
+    ),
+    Setting("SPARK", "JARS_PACKAGES", "jars_packages"),
+    Setting("S3", "ENDPOINT", "s3_endpoint"),
+    Setting("S3", "PATH_STYLE_ACCESS", "s3_path_style", _flag, "false"),
+    Setting("AWS", "AWS_ACCESS_KEY_ID", "aws.access_key_id", env="AWS_ACCESS_KEY_ID"),
+    Setting("AWS", "AWS_SECRET_ACCESS_KEY", "aws.secret_access_key", env="AWS_SECRET_ACCESS_KEY"),
+    Setting("AWS", "AWS_SESSION_TOKEN", "aws.session_token", env="AWS_SESSION_TOKEN"),
+    Setting("EMR", "REGION", "emr.region", str, "us-west-2", env="AWS_DEFAULT_REGION"),
+    Setting("EMR", "CLUSTER_ID", "emr.cluster_id"),
+    Setting("EMR", "RELEASE_LABEL", "emr.release_label", str, "emr-7.5.0"),
+    Setting("EMR", "INSTANCE_TYPE", "emr.instance_type", str, "m5.xlarge"),
+    Setting("EMR", "CORE_INSTANCES", "emr.core_instances", int, "2"),
+    Setting("EMR", "CODE_URI", "emr.code_uri"),
+    Setting("EMR", "LOG_URI", "emr.log_uri"),
+    Setting("EMR", "SERVICE_ROLE", "emr.service_role", str, "EMR_DefaultRole"),
+    Setting("EMR", "JOB_FLOW_ROLE", "emr.job_flow_role", str, "EMR_EC2_DefaultRole"),
+    Setting("EMR", "INPUT_DATA", "emr.input_data"),
+    Setting("EMR", "OUTPUT_DATA", "emr.output_data"),
+    Setting("EMR", "POLL_SECONDS", "emr.poll_seconds", float, "30"),
+    Setting("KAFKA", "BOOTSTRAP_SERVERS", "kafka.bootstrap_servers"),
+    Setting("KAFKA", "TOPIC", "kafka.topic", str, "sparkify-events"),
+    Setting("KAFKA", "STARTING_OFFSETS", "kafka.starting_offsets", str, "earliest"),
+    Setting("KAFKA", "MAX_OFFSETS_PER_TRIGGER", "kafka.max_offsets_per_trigger", int, "100000"),
+)
+PATHS = ("input_root", "output_root")  # a relative local path in dl.cfg is relative to the file
+
+
+def _value(setting: Setting, raw: str, path: str) -> Any:
+    """A key's text as its setting's type; UserError naming the file, section and key otherwise."""
+    where = f"{path}: [{setting.section}] {setting.key}"
+    try:
+        value = setting.parse(raw)
+    except ValueError:
+        kind = "integer" if setting.parse is int else "number"
+        raise UserError(f"{where} = {raw!r} is not a {kind}. Set a number, e.g. {setting.default}.") from None
+    if setting.choices and value not in setting.choices:
+        shown = ", ".join(value) if isinstance(value, tuple) else value
+        names = [str(c) for c in setting.choices]
+        hint = setting.hint or (", ".join(names[:-1]) + " or " + names[-1])
+        what = "a songs layout" if setting.hint else "a choice"
+        raise UserError(f"{where} = {shown!r} is not {what}. Set {hint}.")
+    return value
+
+
+def _read_file(path: str) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8") as handle:
@@ -147,93 +227,54 @@ def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, 
         ) from None
     except configparser.Error as exc:
         raise UserError(f"The config file {path} is not valid INI: {exc.message}. Fix the line it names.") from None
+    return parser
 
-    base = os.path.dirname(os.path.abspath(path))
 
-    def number(section: str, key: str, default: str, kind: type) -> object:
-        raw = _get(parser, section, key, default) or default
-        try:
-            return kind(raw)
-        except ValueError:
-            raise UserError(
-                f"{path}: [{section}] {key} = {raw!r} is not a {kind.__name__}. Set a number, e.g. {default}."
-            ) from None
-
-    if bool(_get(parser, "AWS", "AWS_ACCESS_KEY_ID")) != bool(_get(parser, "AWS", "AWS_SECRET_ACCESS_KEY")):
+def _check_key_pair(parser: configparser.ConfigParser, path: str) -> None:
+    """Both AWS keys or neither: one alone is a mistake, never the default chain."""
+    access = parser.get("AWS", "AWS_ACCESS_KEY_ID", fallback="").strip()
+    secret = parser.get("AWS", "AWS_SECRET_ACCESS_KEY", fallback="").strip()
+    if bool(access) != bool(secret):
         given, missing = (
-            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-            if _get(parser, "AWS", "AWS_ACCESS_KEY_ID")
-            else ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if access else ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
         )
         raise UserError(
             f"{path}: [AWS] {given} is set but {missing} is empty. Set both, or leave both empty to use "
             "the AWS_* environment variables or the instance role."
         )
-    aws = AwsCredentials(
-        access_key_id=_get(parser, "AWS", "AWS_ACCESS_KEY_ID") or env.get("AWS_ACCESS_KEY_ID", ""),
-        secret_access_key=_get(parser, "AWS", "AWS_SECRET_ACCESS_KEY") or env.get("AWS_SECRET_ACCESS_KEY", ""),
-        session_token=_get(parser, "AWS", "AWS_SESSION_TOKEN") or env.get("AWS_SESSION_TOKEN", ""),
-    )
-    defaults = EmrSettings()
-    emr = EmrSettings(
-        region=_get(parser, "EMR", "REGION", defaults.region) or env.get("AWS_DEFAULT_REGION", defaults.region),
-        cluster_id=_get(parser, "EMR", "CLUSTER_ID"),
-        release_label=_get(parser, "EMR", "RELEASE_LABEL", defaults.release_label),
-        instance_type=_get(parser, "EMR", "INSTANCE_TYPE", defaults.instance_type),
-        core_instances=number("EMR", "CORE_INSTANCES", str(defaults.core_instances), int),  # type: ignore[arg-type]
-        code_uri=_get(parser, "EMR", "CODE_URI"),
-        log_uri=_get(parser, "EMR", "LOG_URI"),
-        service_role=_get(parser, "EMR", "SERVICE_ROLE", defaults.service_role),
-        job_flow_role=_get(parser, "EMR", "JOB_FLOW_ROLE", defaults.job_flow_role),
-        input_data=_get(parser, "EMR", "INPUT_DATA"),
-        output_data=_get(parser, "EMR", "OUTPUT_DATA"),
-        poll_seconds=number("EMR", "POLL_SECONDS", "30", float),  # type: ignore[arg-type]
-    )
-    layout_text = _get(parser, "ETL", "SONGS_PARTITION_BY", "year") or "year"
-    layout = tuple(c.strip() for c in layout_text.split(",") if c.strip())
-    if layout not in SONGS_LAYOUTS:
-        raise UserError(
-            f"{path}: [ETL] SONGS_PARTITION_BY = {', '.join(layout)!r} is not a songs layout. "
-            "Set `year` (the default) or `year, artist_id` (the classic layout)."
-        )
-    kafka = KafkaSettings(
-        bootstrap_servers=_get(parser, "KAFKA", "BOOTSTRAP_SERVERS"),
-        topic=_get(parser, "KAFKA", "TOPIC", "sparkify-events") or "sparkify-events",
-        starting_offsets=_get(parser, "KAFKA", "STARTING_OFFSETS", "earliest") or "earliest",
-        max_offsets_per_trigger=number("KAFKA", "MAX_OFFSETS_PER_TRIGGER", "100000", int),  # type: ignore[arg-type]
-        options={
-            key: value.strip()
-            for key, value in (parser.items("KAFKA") if parser.has_section("KAFKA") else [])
-            if key.startswith("kafka.") and value.strip()
-        },
-    )
-    table_format = (_get(parser, "ETL", "TABLE_FORMAT", "parquet") or "parquet").lower()
-    if table_format not in TABLE_FORMATS:
-        raise UserError(f"{path}: [ETL] TABLE_FORMAT = {table_format!r} is not a format. Set parquet or iceberg.")
-    catalog_type = (_get(parser, "CATALOG", "TYPE", "auto") or "auto").lower()
-    if catalog_type not in CATALOG_TYPES:
-        raise UserError(f"{path}: [CATALOG] TYPE = {catalog_type!r} is not a catalog. Set glue, local, none or auto.")
-    jit = (_get(parser, "SPARK", "JIT", "auto") or "auto").lower()
-    if jit not in JIT_MODES:
-        raise UserError(f"{path}: [SPARK] JIT = {jit!r} is not a choice. Set auto, c1 or tiered.")
+
+
+def load_settings(config_path: Optional[str] = None, env: Optional[Mapping[str, str]] = None) -> Settings:
+    """Read settings from a dl.cfg file (``SETTINGS``: a row per key). A missing file is an error; an empty or
+    missing key takes its environment variable, else its default."""
+    path = config_path or DEFAULT_CONFIG
+    env = os.environ if env is None else env
+    parser = _read_file(path)
+    _check_key_pair(parser, path)
+    fields: Dict[str, Dict[str, Any]] = {"": {}, "aws": {}, "emr": {}, "kafka": {}}
+    for setting in SETTINGS:
+        raw = parser.get(setting.section, setting.key, fallback="").strip()
+        raw = raw or (env.get(setting.env, "") if setting.env else "") or setting.default
+        group, _, name = setting.target.rpartition(".")
+        fields[group][name] = _value(setting, raw, path)
+    base = os.path.dirname(os.path.abspath(path))
+    for name in PATHS:
+        fields[""][name] = _resolve(fields[""][name], base)
+    fields["kafka"]["options"] = {  # passed to Spark's Kafka connector as they are (security for MSK)
+        key: value.strip()
+        for key, value in (parser.items("KAFKA") if parser.has_section("KAFKA") else [])
+        if key.startswith("kafka.") and value.strip()
+    }
     return Settings(
-        emr=emr,
-        kafka=kafka,
-        table_format=table_format,
-        catalog_type=catalog_type,
-        catalog_database=_get(parser, "CATALOG", "DATABASE", "sparkify") or "sparkify",
-        songs_partition_by=layout,
-        input_root=_resolve(_get(parser, "ETL", "INPUT_DATA"), base),
-        output_root=_resolve(_get(parser, "ETL", "OUTPUT_DATA"), base),
-        duration_tolerance=number("ETL", "DURATION_TOLERANCE_SECONDS", "2.0", float),  # type: ignore[arg-type]
-        max_rejected_share=number("ETL", "MAX_REJECTED_SHARE", "0.05", float),  # type: ignore[arg-type]
-        master=_get(parser, "SPARK", "MASTER"),
-        shuffle_partitions=number("SPARK", "SHUFFLE_PARTITIONS", "64", int),  # type: ignore[arg-type]
-        driver_memory=_get(parser, "SPARK", "DRIVER_MEMORY", "3g") or "3g",
-        jit=jit,
-        class_sharing=_get(parser, "SPARK", "CLASS_SHARING", "on").lower() not in ("off", "false", "0", "no"),
-        jars_packages=_get(parser, "SPARK", "JARS_PACKAGES"),
-        s3_endpoint=_get(parser, "S3", "ENDPOINT"),
-        s3_path_style=_get(parser, "S3", "PATH_STYLE_ACCESS", "false").lower() in ("1", "true", "yes"),
-        aws=aws,
+        aws=AwsCredentials(**fields["aws"]),
+        emr=EmrSettings(**fields["emr"]),
+        kafka=KafkaSettings(**fields["kafka"]),
+        **fields[""],
     )
+
+
+def _resolve(path: str, base_dir: str) -> str:
+    """A relative local path in dl.cfg is relative to the file; URIs stay as they are."""
+    if not path or "://" in path or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base_dir, path))

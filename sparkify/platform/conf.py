@@ -192,7 +192,29 @@ def spark_conf(
     if local is None:
         local = runs_locally(settings)
     log_bytes = local_log_bytes(settings) if local else None  # for the JIT and cache rules
-    conf = {
+    conf = _common_conf(settings)
+    if not under_spark_submit():
+        # Only takes effect where this process starts the driver's JVM (python etl.py, any master).
+        conf["spark.driver.extraJavaOptions"] = driver_java_options(settings, local, archive_classes, log_bytes)
+    if settings.master:
+        conf["spark.master"] = settings.master
+    if local:
+        conf.update(_local_conf(settings, log_bytes))
+    if with_s3 is None:
+        with_s3 = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
+    if with_iceberg is None:
+        with_iceberg = settings.table_format == "iceberg"
+    if with_iceberg:
+        conf.update(iceberg_conf(settings.output_root))
+    conf.update(_jars_conf(settings, with_s3, with_iceberg, extra_jars))
+    if settings.catalog_type == "local":  # the metastore beside the output (sparkify/catalogs/local.py)
+        conf.update(catalog_conf(settings.output_root))
+    return conf
+
+
+def _common_conf(settings: Settings) -> Dict[str, str]:
+    """What every session of the job sets, local or on a cluster."""
+    return {
         "spark.app.name": "sparkify-etl",
         "spark.sql.session.timeZone": "UTC",
         "spark.executor.extraJavaOptions": f"-Duser.timezone=UTC {COMPILE_HUGE_METHODS}",
@@ -212,45 +234,32 @@ def spark_conf(
         # read naive times). Files written as INT96 by earlier runs stay readable beside them.
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     }
-    if not under_spark_submit():
-        # Only takes effect where this process starts the driver's JVM (python etl.py, any master).
-        conf["spark.driver.extraJavaOptions"] = driver_java_options(settings, local, archive_classes, log_bytes)
-    if settings.master:
-        conf["spark.master"] = settings.master
-    if local:
-        # A local run is one short-lived JVM: no web UI to serve, and the driver's memory is all
-        # the executors have.
-        conf["spark.ui.enabled"] = "false"
-        conf["spark.driver.memory"] = settings.driver_memory
-        if uncompressed_cache(settings, log_bytes):
-            conf["spark.sql.inMemoryColumnarStorage.compressed"] = "false"
-        if os.path.exists(FAST_LOCAL_FS_JAR):
-            # On the JVM's own class path (spark.jars comes too late for the file:// scheme), so
-            # in that one JVM only: executors elsewhere do not have the class.
-            conf["spark.driver.extraClassPath"] = FAST_LOCAL_FS_JAR
-            conf["spark.hadoop.fs.file.impl"] = "sparkify.FastLocalFileSystem"
-    # The S3A jars (about 280 MB) are copied to every executor: only when a root is on S3.
-    if with_s3 is None:
-        with_s3 = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
-    if with_iceberg is None:
-        with_iceberg = settings.table_format == "iceberg"
-    if with_iceberg:
-        conf.update(iceberg_conf(settings.output_root))
-    jars = ",".join(
-        j
-        for j in (
-            local_jars() if with_s3 else "",
-            extra_jars,
-            iceberg_jars(with_s3) if with_iceberg else "",
-        )
-        if j
-    )
+
+
+def _local_conf(settings: Settings, log_bytes: Optional[int]) -> Dict[str, str]:
+    """A local run is one short-lived JVM: no web UI to serve, and the driver's memory is all the executors
+    have."""
+    conf = {"spark.ui.enabled": "false", "spark.driver.memory": settings.driver_memory}
+    if uncompressed_cache(settings, log_bytes):
+        conf["spark.sql.inMemoryColumnarStorage.compressed"] = "false"
+    if os.path.exists(FAST_LOCAL_FS_JAR):
+        # On the JVM's own class path (spark.jars comes too late for the file:// scheme), so
+        # in that one JVM only: executors elsewhere do not have the class.
+        conf["spark.driver.extraClassPath"] = FAST_LOCAL_FS_JAR
+        conf["spark.hadoop.fs.file.impl"] = "sparkify.FastLocalFileSystem"
+    return conf
+
+
+def _jars_conf(settings: Settings, with_s3: bool, with_iceberg: bool, extra_jars: str) -> Dict[str, str]:
+    """The class path's extra jars: S3A's (about 280 MB, copied to every executor: only when a root is on
+    S3), Iceberg's, a source's; [SPARK] JARS_PACKAGES."""
+    conf = {}
+    parts = (local_jars() if with_s3 else "", extra_jars, iceberg_jars(with_s3) if with_iceberg else "")
+    jars = ",".join(j for j in parts if j)
     if jars:
         conf["spark.jars"] = jars
     if settings.jars_packages:
         conf["spark.jars.packages"] = settings.jars_packages
-    if settings.catalog_type == "local":  # the metastore beside the output (sparkify/catalogs/local.py)
-        conf.update(catalog_conf(settings.output_root))
     return conf
 
 
