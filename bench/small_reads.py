@@ -7,7 +7,7 @@ Starts SeaweedFS on 127.0.0.1 (tests/s3server.py), uploads the set's song_data/ 
 puts the counting proxy (bench/s3proxy.py) in front of it and times, alternating the ways in each rep:
 
 - ``signed-N``: one LIST per 1,000 keys, then a GET per object from N threads, each signed by botocore's
-  SigV4 signer and sent by urllib3 (``sparkify.s3.SignedS3``: the job's way since 2026-12-06);
+  SigV4 signer and sent by urllib3 (``sparkify.platform.s3.SignedS3``: the job's way since 2026-12-06);
 - ``boto3-N``: the same LIST, then a boto3 ``get_object`` per object from N threads (the job's way before);
 - ``arrow-N``: the same LIST, then each object read with pyarrow's S3 file system (the AWS SDK for C++:
   a HEAD and a GET per object) from N threads;
@@ -44,7 +44,7 @@ PREFIX = "raw/song_data/"
 
 
 def fetcher(way: str, settings, keys: List[str]):
-    """How one way GETs an object by key (the job's way: sparkify.s3.SignedS3)."""
+    """How one way GETs an object by key (the job's way: sparkify.platform.s3.SignedS3)."""
     from sparkify.platform import s3
 
     kind, threads = way.rsplit("-", 1)

@@ -1,6 +1,6 @@
 """Pure transforms: DataFrames in, DataFrames out, no I/O. Each table's rules live here.
 
-Every table ends in an explicit ``select`` of the columns declared in ``sparkify.schemas``.
+Every table ends in an explicit ``select`` of the columns declared in ``sparkify.core.schemas``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Class data sharing: the first local run that succeeds leaves an archive of the classes its JVM
-loaded (sparkify.session.class_archive); a later run's JVM maps them from it instead of loading them."""
+loaded (sparkify.platform.conf.class_archive); a later run's JVM maps them from it instead of loading them."""
 
 from __future__ import annotations
 

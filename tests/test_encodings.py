@@ -81,7 +81,7 @@ def test_spark_reader_and_driver_reader_agree_on_bytes(spark, encoded_root):
 
 
 def test_one_walk_lists_song_data_for_the_plan_and_the_read(encoded_root, encoded_run):
-    """A local song_data/ is walked once (extract.walk_local_tree): the plan's listing and the files the
+    """A local song_data/ is walked once (sources.files.walk_local_tree): the plan's listing and the files the
     driver reads come from that walk, and match what is on disk."""
     folder = os.path.join(encoded_root, "song_data")
     files = sorted(os.path.join(d, n) for d, _, names in os.walk(folder) for n in names)
@@ -115,7 +115,7 @@ def test_the_reference_reads_the_same_files(encoded_root):
 
 
 def test_a_local_listing_leaves_out_hidden_entries_and_linked_folders(tmp_path):
-    """storage.local_entries: (folder relative to the root, name, size, modification time) of every file,
+    """platform.fs.local_entries: (folder relative to the root, name, size, modification time) of every file,
     "." for the root's own; files and folders whose names start with "_" or "." left out, and a folder
     linked to is not entered (as os.walk does not); a missing folder holds nothing."""
     from sparkify.platform.fs import local_entries

@@ -58,7 +58,7 @@ def test_a_rerun_gives_the_same_tables(spark, settings, sample_run):
 def after_a_run(known_users, reference):
     """The tables a run over ``reference``'s input gives in an output that held the users ``known_users``
     (and months of plays that input covers too), computed independently (tools/reference.py): songs,
-    artists, time and songplays of that input alone; users merged (README): each user's latest event of
+    artists, time and songplays of that input alone; users merged (docs/architecture.md): each user's latest event of
     the input, for a user who played a song in it or was known, then per user the row seen last wins
     (the run's on a tie)."""
     tables = reference.tables()

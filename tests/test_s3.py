@@ -200,7 +200,7 @@ def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(
 @needs_jars
 def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint, s3_run, sample_run, tmp_path):
     """The S3A committer's job commit deletes the old table, then completes the new uploads: not atomic for a
-    path reader (README, "S3": Iceberg is the atomic choice there). Killed once songs' objects start to change
+    path reader (docs/s3-and-emr.md: Iceberg is the atomic choice there). Killed once songs' objects start to change
     (through a proxy that adds 40 ms per request, so that the window is wide enough to land in), a reader may
     see part of the table; the next run completes, leaves no pending upload and the tables whole."""
 

@@ -16,7 +16,7 @@ no truncated jar; versions these pins replaced are removed (the job puts every .
 class path). Maven keeps its own copy in ~/.m2, so a fetch after `rm -rf .jars` is offline.
 
 Spark's Kafka connector goes to .jars/kafka/ (on the class path only for a Kafka stream:
-sparkify.session.kafka_jars, ``with_kafka``), pinned to pyspark 3.5's own build:
+sparkify.platform.conf.kafka_jars, a source's ``jars``), pinned to pyspark 3.5's own build:
 
 - org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.7 and spark-token-provider-kafka-0-10_2.12:3.5.7
   (3.5.8 and 3.5.9 are not on Maven Central as this project reaches it; 3.5.7 is the newest 3.5.x);
@@ -25,7 +25,7 @@ sparkify.session.kafka_jars, ``with_kafka``), pinned to pyspark 3.5's own build:
   and jsr305 are in pyspark's jars/ folder already.
 
 Apache Iceberg goes to .jars/iceberg/ (on the class path only when [ETL] TABLE_FORMAT = iceberg:
-sparkify.session.iceberg_jars, ``with_iceberg``), pinned to the newest release on Maven Central built for
+sparkify.platform.conf.iceberg_jars, ``with_iceberg``), pinned to the newest release on Maven Central built for
 Spark 3.5 and Scala 2.12 (it needs Java 17, as Spark here does):
 
 - org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.12.0 -- the Spark runtime (tables, SQL extensions for

@@ -1,4 +1,4 @@
-"""Render star.png (the star schema) and etl-graph.png (the pipeline) from sparkify.schemas.
+"""Render star.png (the star schema) and etl-graph.png (the pipeline) from sparkify.core.schemas.
 
 python tools/render_diagrams.py        # writes both PNGs at the repository root
 """

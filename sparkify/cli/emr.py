@@ -6,7 +6,7 @@ python -m sparkify.emr submit --no-wait                # submit and return at on
 
 Exit code: 0 the step completed (or was submitted, with --no-wait), 1 the step failed, was
 cancelled or interrupted, 2 a problem to fix (config, credentials, AWS refused a request).
-Runs on Python 3.9; imports neither pyspark nor sparkify.pipeline.
+Runs on Python 3.9; imports neither pyspark nor sparkify.runs.engine.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ ICEBERG_CLASSIFICATION = {"Classification": "iceberg-defaults", "Properties": {"
 
 
 def iceberg_spark_conf(output_uri: str) -> Dict[str, str]:
-    """The Spark settings of an Iceberg output, as sparkify.session.iceberg_conf makes them (kept equal by
+    """The Spark settings of an Iceberg output, as sparkify.platform.conf.iceberg_conf makes them (kept equal by
     tests/test_emr.py; this module imports no pyspark): Iceberg's SQL extensions and the catalog
     ``sparkify`` whose tables are the output's folders (Hadoop catalog: s3://.../lake/<table>)."""
     return {

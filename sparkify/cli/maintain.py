@@ -16,7 +16,7 @@ For each Iceberg table of the output, in this order:
    run killed before its commit, older than ``--orphans-older-than`` (default 3d, Iceberg's own
    safety age: a file being written by a run that has not committed yet is never that old).
 
-The command holds the output (sparkify.lock) like a run does, so no run or stream writes meanwhile;
+The command holds the output (sparkify.platform.lock) like a run does, so no run or stream writes meanwhile;
 a shorter orphan age is then safe too. Exit code 0 done, 2 a problem to fix (no Iceberg tables
 there, the output held by a run).
 """

@@ -79,7 +79,7 @@ TABLE_FORMATS = ("parquet", "iceberg")
 CATALOG_TYPES = ("auto", "glue", "local", "none")
 JIT_MODES = ("auto", "c1", "tiered")
 # [ETL] SONGS_PARTITION_BY: the default (by year, rows sorted by artist_id), then the classic layout of
-# the exercise (a folder per year and artist: sparkify.schemas.songs_table_spec).
+# the exercise (a folder per year and artist: sparkify.core.schemas.songs_table_spec).
 SONGS_LAYOUTS: Tuple[Tuple[str, ...], ...] = (("year",), ("year", "artist_id"))
 
 
@@ -92,9 +92,9 @@ class Settings:
     driver_memory: str = "3g"
     # The local JVM's compilers: c1 (the quick one only: a short run on small data spends half its
     # CPU in the optimising C2 compiler), tiered (the JVM's default: long stages run faster), auto
-    # (c1 when a local run's log_data/ is small; see sparkify.session.quick_jit).
+    # (c1 when a local run's log_data/ is small; see sparkify.platform.conf.quick_jit).
     jit: str = "auto"
-    # A local run maps the classes its first successful run archived (sparkify.session, CDS_DIR).
+    # A local run maps the classes its first successful run archived (sparkify.platform.conf, CDS_DIR).
     class_sharing: bool = True
     duration_tolerance: float = 2.0
     max_rejected_share: float = 0.05

@@ -131,7 +131,7 @@ QUICK_JIT_MAX_LOG_BYTES = 64 * 1024 * 1024
 
 def local_log_bytes(settings: Settings) -> Optional[int]:
     """The bytes of the log files a run reads under a local input root's log_data/, counted as the run
-    counts them (``storage.count_input``: *.json(.gz), hidden ones left out; a file a day, one stat each);
+    counts them (``platform.fs.count_input``: *.json(.gz), hidden ones left out; a file a day, one stat each);
     None on S3 or without a log_data/ folder (a Kafka stream)."""
     logs = os.path.join(local_path(settings.input_root), "log_data")
     if not is_local(settings.input_root) or not os.path.isdir(logs):
@@ -181,7 +181,7 @@ def spark_conf(
     with_iceberg: Optional[bool] = None,
     archive_classes: bool = False,
 ) -> Dict[str, str]:
-    """Session settings. Credentials are not set here (see sparkify.s3). ``with_s3``: put the
+    """Session settings. Credentials are not set here (see sparkify.platform.s3). ``with_s3``: put the
     S3A jars on the class path (None: only when the input or output root is on S3). ``local``:
     apply the settings meant for a local run (None: ``runs_locally(settings)``); under spark-submit
     or with a cluster's master, the cluster's own settings (live UI, driver memory, the local file

@@ -130,7 +130,7 @@ class _LocalStore:
 
 class _S3Store:
     """The lock object through the S3 API (boto3): S3A has no conditional PUT. Errors name the
-    lock's URI (sparkify.errors then explains them as for any S3 failure)."""
+    lock's URI (sparkify.core.errors then explains them as for any S3 failure)."""
 
     def __init__(self, uri: str, settings: Settings) -> None:
         parsed = urlparse(uri)

@@ -146,7 +146,7 @@ def held_for_checks(table: Table, records: int, on_s3: bool = False) -> bool:
 
 
 # Above this many records of their sources, songplays and time are written by every core into each
-# month (``load.laid_out``'s spread), not one task per month. 10M events in one month (many-events):
+# month (``sinks.parquet.laid_out``'s spread), not one task per month. 10M events in one month (many-events):
 # songplays write 37.3 -> 27.2 s, checks 36.4 -> 29.4 s; 1M (events-1m): no difference shown.
 SPREAD_MIN_RECORDS = 2_000_000
 
