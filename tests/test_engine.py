@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from sparkify import sources
 from sparkify.core.errors import UserError
 from sparkify.core.schemas import SOURCE_FILE
-from sparkify.runs import engine
+from sparkify.runs import engine, modes
 from sparkify.runs.stream import run_stream
 from tests.test_bad_input import event, song, write
 
@@ -128,3 +128,13 @@ def test_too_many_bad_songs_stop_a_stream_before_it_writes_as_they_stop_a_run(sp
     with pytest.raises(UserError, match=r"song_data: 50\.0% of records were rejected \(2 of 4\)"):
         run_stream(spark, strict, available_now=True)
     assert not os.path.exists(os.path.join(str(tmp_path / "out"), "songs"))
+
+
+def test_a_table_format_or_catalog_no_registry_holds_is_refused_before_spark_starts(settings, tmp_path):
+    out = str(tmp_path / "out")
+    with pytest.raises(
+        UserError, match=r"TABLE_FORMAT = 'delta' is not a table format this job writes: .*parquet, iceberg"
+    ):
+        modes.prepare(settings.with_overrides(output_root=out, table_format="delta"))
+    with pytest.raises(UserError, match=r"\[CATALOG\] TYPE = 'hive' is not a catalog: choose one of glue, local, none"):
+        modes.prepare(settings.with_overrides(output_root=out, catalog_type="hive"))

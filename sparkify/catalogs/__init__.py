@@ -31,17 +31,37 @@ from sparkify.catalogs.base import Registered, Shape, list_partitions, relaid, s
 from sparkify.catalogs.glue import GlueCatalog
 from sparkify.catalogs.local import LocalCatalog, Opening, open_in_background
 from sparkify.core.config import Settings
+from sparkify.core.errors import UserError
 from sparkify.core.schemas import Table
 from sparkify.platform import s3
 from sparkify.platform.fs import join_uri, path_exists
 
-__all__ = ["CATALOGS", "Opening", "Registered", "Shape", "open_in_background", "register", "relaid", "shapes"]
+__all__ = [
+    "CATALOGS",
+    "Opening",
+    "Registered",
+    "Shape",
+    "check_type",
+    "open_in_background",
+    "register",
+    "relaid",
+    "shapes",
+]
 
 # [CATALOG] TYPE -> how to open it (with the session and the settings); "none": nothing is registered
 CATALOGS: Dict[str, Callable[[SparkSession, Settings], object]] = {
     "glue": lambda spark, settings: GlueCatalog(s3.glue_client(settings), settings.catalog_database),
     "local": lambda spark, settings: LocalCatalog(spark, settings.catalog_database),
 }
+
+
+def check_type(settings: Settings) -> None:
+    """UserError unless [CATALOG] TYPE is auto, none or a catalog of CATALOGS."""
+    if settings.catalog_type not in ("auto", "none", *CATALOGS):
+        raise UserError(
+            f"[CATALOG] TYPE = {settings.catalog_type!r} is not a catalog: choose one of "
+            f"{', '.join(CATALOGS)}, none or auto in dl.cfg."
+        )
 
 
 def register(

@@ -75,8 +75,6 @@ class KafkaSettings:
         )
 
 
-TABLE_FORMATS = ("parquet", "iceberg")
-CATALOG_TYPES = ("auto", "glue", "local", "none")
 JIT_MODES = ("auto", "c1", "tiered")
 # [ETL] SONGS_PARTITION_BY: the default (by year, rows sorted by artist_id), then the classic layout of
 # the exercise (a folder per year and artist: sparkify.core.schemas.songs_table_spec).
@@ -151,7 +149,7 @@ class Setting:
 SETTINGS: Tuple[Setting, ...] = (
     Setting("ETL", "INPUT_DATA", "input_root"),
     Setting("ETL", "OUTPUT_DATA", "output_root"),
-    Setting("ETL", "TABLE_FORMAT", "table_format", str.lower, "parquet", choices=TABLE_FORMATS),
+    Setting("ETL", "TABLE_FORMAT", "table_format", str.lower, "parquet"),  # a name in sinks.SINKS
     Setting(
         "ETL",
         "SONGS_PARTITION_BY",
@@ -163,7 +161,7 @@ SETTINGS: Tuple[Setting, ...] = (
     ),
     Setting("ETL", "DURATION_TOLERANCE_SECONDS", "duration_tolerance", float, "2.0"),
     Setting("ETL", "MAX_REJECTED_SHARE", "max_rejected_share", float, "0.05"),
-    Setting("CATALOG", "TYPE", "catalog_type", str.lower, "auto", choices=CATALOG_TYPES),
+    Setting("CATALOG", "TYPE", "catalog_type", str.lower, "auto"),  # auto, none or a name in catalogs.CATALOGS
     Setting("CATALOG", "DATABASE", "catalog_database", str, "sparkify"),
     Setting("SPARK", "MASTER", "master"),
     Setting("SPARK", "SHUFFLE_PARTITIONS", "shuffle_partitions", int, "64"),
