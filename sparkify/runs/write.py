@@ -4,6 +4,7 @@ built by ``transform`` (the same rules in every mode), then written through the 
 from __future__ import annotations
 
 import sys
+from functools import reduce
 from typing import Dict, List, Optional, Tuple
 
 from pyspark import StorageLevel
@@ -37,13 +38,10 @@ from sparkify.sinks import ParquetSink, quarantine_path
 def publish_rejects(sink: ParquetSink, inputs: Inputs, plan: Plan, result: RunResult, settings: Settings) -> None:
     """Quarantine what cannot be used. A run (and a stream's start) stops before any table is written when
     too much is; a micro-batch never stops for bad events: it warns (``alert_rejects``)."""
-    flagged = [(frame, name) for frame, name in ((inputs.songs, "song_data"), (inputs.logs, "log_data")) if frame]
-    rejects = [transform.rejected(frame, name) for frame, name in flagged]
+    read = ((inputs.songs, "song_data"), (inputs.logs, "log_data"))
+    rejects = [transform.rejected(frame, name) for frame, name in read if frame is not None]
     with stage(result.seconds, "load", log=False), stage(result.stages, "write _quarantine", log=False):
-        union = rejects[0]
-        for more in rejects[1:]:
-            union = union.unionByName(more)
-        result.quarantine.append(sink.quarantine(union))
+        result.quarantine.append(sink.quarantine(reduce(DataFrame.unionByName, rejects)))
     if plan.job.kind == MICRO_BATCH:
         alert_rejects(result, plan.job.totals, settings)
     else:
