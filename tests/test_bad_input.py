@@ -6,15 +6,13 @@ from __future__ import annotations
 import collections
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from sparkify.core.errors import UserError
 from sparkify.quality.checks import DEFAULT_CHECKS
 from sparkify.runs import engine
-from tests.conftest import ROOT, read_table
+from tests.conftest import read_table, run_etl
 
 NOV_1 = 1541030400000  # 2018-11-01 00:00:00 UTC
 
@@ -169,14 +167,11 @@ def test_a_failed_run_leaves_no_table_in_the_local_catalog(bad_root, tmp_path):
     folders, the songs table's would be listed first). Failing at the reject limit, after that and before
     any table is written, it drops them again: no table in the catalog, no empty table folder."""
     out = tmp_path / "out"
-    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1")
-    command = [sys.executable, os.path.join(ROOT, "etl.py"), "--input", bad_root, "--output", str(out)]
-    run = subprocess.run(command + ["--master", "local[2]"], capture_output=True, text=True, env=env, check=False)
+    run = run_etl("--input", bad_root, "--output", str(out), master="local[2]")
     assert run.returncode == 2, run.stderr[-3000:]
     assert "above MAX_REJECTED_SHARE" in run.stderr
     assert sorted(os.listdir(out)) == ["_catalog", "_quarantine", "_reports"]
-    query = [sys.executable, "-m", "sparkify.catalog", "--output", str(out), "sql", "SHOW TABLES IN sparkify"]
-    shown = subprocess.run(query, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    shown = run_etl("--output", str(out), "sql", "SHOW TABLES IN sparkify", module="sparkify.catalog")
     assert shown.returncode == 0, shown.stderr[-3000:]
     assert "|namespace|tableName|isTemporary|" in shown.stdout.replace(" ", "")
     assert not any(name in shown.stdout for name in ("songs", "artists", "users", "time", "songplays"))

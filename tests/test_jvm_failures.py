@@ -7,11 +7,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 from sparkify.core.errors import EXIT_JVM_DIED, explain, jvm_failure, note_stage
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import SAMPLE, start_etl
 
 SECRET = "wJalrXUtnFEMI-jvm-test-secret"
 
@@ -19,19 +18,16 @@ SECRET = "wJalrXUtnFEMI-jvm-test-secret"
 def etl(tmp_path, *args, env=None):
     """etl.py on the bundled sample in its own process group; stderr to a file the test reads."""
     err = open(tmp_path / "stderr.txt", "w+", encoding="utf-8")
-    process = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "etl.py"), "--input", SAMPLE, "--output", str(tmp_path / "out"), *args],
+    process = start_etl(
+        "--input",
+        SAMPLE,
+        "--output",
+        str(tmp_path / "out"),
+        *args,
+        env={"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": SECRET, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=err,
         text=True,
-        start_new_session=True,
-        env=dict(
-            os.environ,
-            SPARK_LOCAL_IP="127.0.0.1",
-            AWS_ACCESS_KEY_ID="AKIATEST",
-            AWS_SECRET_ACCESS_KEY=SECRET,
-            **(env or {}),
-        ),
     )
     return process, err
 

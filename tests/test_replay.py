@@ -10,13 +10,11 @@ import io
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, run_etl
 
 # The session's `kafka_broker` fixture. Not imported here as a module: pytest must import it first.
 pytest_plugins = ("tests.kafka_broker",)
@@ -30,15 +28,7 @@ def free_port() -> int:
 
 def run_replay(*args, timeout=120):
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "sparkify.replay", *args],
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=ROOT),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    done = run_etl(*args, module="sparkify.replay", env={"PYTHONPATH": ROOT}, timeout=timeout)
     return done, time.monotonic() - started
 
 

@@ -90,13 +90,7 @@ def test_a_killed_run_leaves_the_previous_output_and_the_next_run_completes(
     before_files = {t.name: data_files(killed, t.name) for t in TABLES}
     before = contents(spark, killed)
 
-    job = start_etl(
-        "--input",
-        other_input,
-        "--output",
-        killed,
-        "--skip-checks",
-    )
+    job = start_etl("--input", other_input, "--output", killed, "--skip-checks", master="local[1]")
     staging = os.path.join(killed, "_staging")
     deadline = time.monotonic() + 240
     try:

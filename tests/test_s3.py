@@ -5,8 +5,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -18,7 +16,7 @@ from sparkify.platform import s3
 from sparkify.platform.conf import local_jars
 from sparkify.runs import modes
 from tests import s3server
-from tests.conftest import ROOT, SAMPLE, read_table, start_etl
+from tests.conftest import SAMPLE, read_table, run_etl, start_etl
 
 needs_jars = pytest.mark.skipif(not local_jars(), reason="S3A jars absent: `make jars` (make test does it)")
 BUCKET = "sparkify"
@@ -34,18 +32,6 @@ def s3_config(path, endpoint, secret, output):
     return str(path)
 
 
-def run_etl(*args):
-    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1")
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "etl.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def s3_run(spark, settings, endpoint, tmp_path_factory):
     """`python etl.py --verbose` (INFO logs) from s3:// to s3://; its output and run report."""
@@ -54,7 +40,7 @@ def s3_run(spark, settings, endpoint, tmp_path_factory):
     uploaded = s3server.upload_tree(client, BUCKET, SAMPLE, "raw")
     cfg = s3_config(tmp_path_factory.mktemp("s3-config") / "dl.cfg", endpoint, s3server.SECRET_KEY, "lake")
     begun = time.monotonic()
-    out = run_etl("--config", cfg, "--verbose")
+    out = run_etl("--config", cfg, "--verbose", timeout=600)
     seconds = time.monotonic() - begun
     assert out.returncode == 0, out.stderr[-3000:]
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix="lake/_reports/")["Contents"]]
@@ -113,7 +99,7 @@ def test_the_secret_is_in_no_log_report_or_spark_setting(spark, s3_run):
 @needs_jars
 def test_a_wrong_secret_fails_clearly_without_showing_it(endpoint, tmp_path, s3_run):
     wrong = "wrong-secret-do-not-print-7c1e"
-    out = run_etl("--config", s3_config(tmp_path / "dl.cfg", endpoint, wrong, "lake-wrong"))
+    out = run_etl("--config", s3_config(tmp_path / "dl.cfg", endpoint, wrong, "lake-wrong"), timeout=600)
     assert out.returncode == 3, out.stderr[-2000:]
     assert f"S3 refused access to s3a://{BUCKET}/" in out.stderr
     assert "AWS_SECRET_ACCESS_KEY" in out.stderr
@@ -189,7 +175,7 @@ def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(
     for table in TABLES:
         assert sorted(read_table(spark, root, table.name), key=repr) == before[table.name], table.name
 
-    again = run_etl("--config", cfg, "--skip-checks")
+    again = run_etl("--config", cfg, "--skip-checks", timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert _pending(client, "lake/") == []
     assert [k for k in _keys(client, "lake/") if "_temporary" in k or "__magic" in k] == []
@@ -221,7 +207,7 @@ def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint,
     print(f"\nkilled in songs' job commit: a reader saw {seen} of {len(before['songs'])} songs; {left} uploads pending")
 
     direct = s3_config(tmp_path / "direct.cfg", endpoint, s3server.SECRET_KEY, "lake")
-    again = run_etl("--config", direct, "--skip-checks")
+    again = run_etl("--config", direct, "--skip-checks", timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert _pending(client, "lake/") == []
     for table in TABLES:
