@@ -162,6 +162,7 @@ def test_too_many_rejects_fail_the_run_before_the_tables(spark, settings, bad_ro
     assert report["status"] == "failed" and "MAX_REJECTED_SHARE" in report["message"]
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_no_table_in_the_local_catalog(bad_root, tmp_path):
     """The default command registers a fresh output's tables while it reads (registered over their written
     folders, the songs table's would be listed first). Failing at the reject limit, after that and before
@@ -184,6 +185,7 @@ def test_an_empty_input_is_a_clear_error(spark, settings, tmp_path):
         engine.run(spark, settings.with_overrides(input_root=str(tmp_path / "in"), output_root=str(tmp_path / "o")))
 
 
+@pytest.mark.slow
 def test_no_run_deletes_the_quarantine_of_another(spark, settings, bad_root, tmp_path):
     """Each run keeps its own rejects: a later (incremental) run must not delete the earlier ones."""
     import datetime as dt

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from sparkify.core.config import Settings
 from sparkify.platform.conf import class_archive, java_feature_version, spark_conf
 from tests.conftest import SAMPLE, read_table, start_etl
@@ -38,6 +40,7 @@ def etl(tmp_path, name):
     return sum(FROM_ARCHIVE in line for line in lines), len(lines)
 
 
+@pytest.mark.slow
 def test_a_run_after_the_first_maps_the_classes_the_first_archived(spark, tmp_path):
     assert java_feature_version() == 17
     mapped, loaded = etl(tmp_path, "first")

@@ -159,6 +159,7 @@ def test_a_local_session_writes_without_yarns_settings(spark, sample_run):
     assert conf.get("fs.s3a.impl") == "org.apache.hadoop.fs.s3a.S3AFileSystem"
 
 
+@pytest.mark.slow
 def test_big_logs_write_each_month_from_every_core(spark, settings, reference, tmp_path, monkeypatch):
     """Above SPREAD_MIN_RECORDS songplays and time are not shuffled into one task per month: each
     core writes a file into the months its rows fall in. Same rows, and the checks pass."""

@@ -32,7 +32,7 @@ needs_iceberg = pytest.mark.skipif(
     not glob.glob(os.path.join(ICEBERG_JARS_DIR, "iceberg-spark-runtime-*.jar")),
     reason="Iceberg jars absent: `make jars` (make test does it)",
 )
-pytestmark = needs_iceberg
+pytestmark = [needs_iceberg, pytest.mark.slow]  # every test runs etl.py (its own JVM), most of them more than once
 BUCKET = "sparkify-iceberg"
 
 

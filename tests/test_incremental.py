@@ -22,6 +22,7 @@ def reference():
     return Reference(SAMPLE)
 
 
+@pytest.mark.slow
 def test_a_new_day_changes_only_its_partitions_and_ends_equal_to_a_full_run(spark, settings, sample_run, tmp_path):
     _, full_root = sample_run
     src, out = tmp_path / "in", str(tmp_path / "out")
@@ -69,6 +70,7 @@ def songs_folders(out):
     return {os.path.relpath(d, root) for d, _, files in os.walk(root) if any(f.endswith(".parquet") for f in files)}
 
 
+@pytest.mark.slow
 def test_a_songs_table_in_the_other_layout_is_rebuilt_whole_by_a_full_and_an_incremental_run(
     spark, settings, reference, tmp_path, capsys
 ):

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from sparkify.core.errors import EXIT_JVM_DIED, explain, jvm_failure, note_stage
 from tests.conftest import SAMPLE, start_etl
 
@@ -63,6 +65,7 @@ def finish(process, err, timeout=300):
     return process.returncode, out, err.read()
 
 
+@pytest.mark.slow
 def test_a_killed_jvm_is_named_with_its_signal_and_stage(tmp_path):
     config = tmp_path / "no-catalog.cfg"
     config.write_text("[CATALOG]\nTYPE = none\n")  # the defaults; no metastore to start before the kill
@@ -84,6 +87,7 @@ def test_a_killed_jvm_is_named_with_its_signal_and_stage(tmp_path):
     assert report(tmp_path) == ("failed", error[0][len("error: ") :])  # the run report says the same
 
 
+@pytest.mark.slow
 def test_an_out_of_memory_run_names_the_java_error_and_the_setting(tmp_path):
     config = tmp_path / "tiny-heap.cfg"
     config.write_text("[SPARK]\nDRIVER_MEMORY = 40m\n")
