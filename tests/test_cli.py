@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.conftest import ROOT, run_etl
 
 
@@ -75,6 +77,7 @@ def test_a_bucket_root_output_needs_force():
     assert "--force" in out.stderr
 
 
+@pytest.mark.slow
 def test_modes_that_exclude_each_other_say_so_at_the_command_line():
     cases = {
         ("--stream", "--since", "2018-11-01"): "argument --since: not allowed with argument --stream",
