@@ -104,6 +104,7 @@ def bad_run(spark, settings, bad_root, tmp_path_factory):
     return engine.run(spark, lenient, checks=DEFAULT_CHECKS), out
 
 
+@pytest.mark.slow
 def test_every_bad_record_is_quarantined_with_file_raw_text_and_reason(spark, bad_run):
     _, out = bad_run
     quarantine = spark.read.json(os.path.join(out, "_quarantine")).collect()
@@ -123,6 +124,7 @@ def test_every_bad_record_is_quarantined_with_file_raw_text_and_reason(spark, ba
     assert yesterday["source_file"].endswith("2018-11-01-events.json")
 
 
+@pytest.mark.slow
 def test_accounting_holds(bad_run):
     result, _ = bad_run
     songs, logs = result.sources["song_data"], result.sources["log_data"]
@@ -138,6 +140,7 @@ def test_accounting_holds(bad_run):
     assert [c.name for c in result.checks if c.failed] == []
 
 
+@pytest.mark.slow
 def test_good_records_in_bad_files_are_all_used(spark, bad_run):
     _, out = bad_run
     songs = {r[0]: r for r in read_table(spark, out, "songs")}

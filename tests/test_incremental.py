@@ -48,6 +48,7 @@ def test_a_new_day_changes_only_its_partitions_and_ends_equal_to_a_full_run(spar
     assert contents(spark, out) == contents(spark, full_root)
 
 
+@pytest.mark.slow
 def test_nothing_new_writes_nothing_and_says_so(spark, settings, tmp_path):
     out = str(tmp_path / "out")
     first = engine.run(spark, settings.with_overrides(output_root=out), days=DEC_1)

@@ -174,6 +174,7 @@ def test_duration_tolerance(logs, songs, length, expected):
     assert rows[0]["song_id"] == expected
 
 
+@pytest.mark.slow
 def test_closest_duration_wins_among_songs_sharing_title_and_artist(logs, songs):
     catalog = songs(song_row(song_id="SO1", duration=201.5), song_row(song_id="SO2", duration=200.2))
     rows = plays_of(logs(log_row(length=200.0)), catalog).collect()
@@ -222,6 +223,7 @@ def test_text_that_is_not_mojibake_is_left_alone(spark, text):
     assert transform.repair_mojibake(df, "t").first()["t"] == text
 
 
+@pytest.mark.slow
 def test_songplay_ids_are_stable_and_independent_of_spark(logs, songs):
     df = logs(log_row(), log_row(itemInSession=1, ts=LATE_THURSDAY + 5))
     first = sorted(r["songplay_id"] for r in plays_of(df, songs(song_row())).collect())
@@ -301,6 +303,7 @@ def test_rows_that_cannot_be_used_are_flagged_with_a_reason(logs):
     assert missing_page["source_file"] == "f.json" and '"itemInSession":3' in missing_page["raw"]
 
 
+@pytest.mark.slow
 def test_repeated_events_finds_what_the_window_would_flag_before_it_runs(logs):
     """A run caches the logs flagged without the repeat-finding window, and flags them again with it
     only when repeated_events finds an identity held twice by usable rows."""
@@ -326,6 +329,7 @@ def test_repeated_events_finds_what_the_window_would_flag_before_it_runs(logs):
     assert repeated(log_row(page="Home", userId=""), log_row(page="Home", userId=None)) == [2]
 
 
+@pytest.mark.slow
 def test_each_play_appears_once_whether_its_title_is_shared_or_not(logs, songs):
     catalog = songs(
         song_row(song_id="SO1", duration=201.5),
