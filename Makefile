@@ -41,8 +41,8 @@ test: $(VENV)/.dev-deps jars
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## test-fast: the inner loop (about 2 minutes): lint and the tests that start no service (S3 server, Kafka broker,
-## Spark cluster, moto), make no public-shape data set and are not marked slow (pyproject.toml's pytest markers)
+## test-fast: the inner loop (under 2 minutes on 2 cores): lint and the tests that start no service (S3 server, Kafka
+## broker, Spark cluster, moto), make no public-shape data set and are not marked slow (pyproject.toml's markers)
 FAST := not s3 and not kafka and not cluster and not moto and not public and not slow
 test-fast: $(VENV)/.dev-deps jars
 	$(BIN)/ruff check .

@@ -30,8 +30,10 @@ SAMPLE = os.path.join(ROOT, "data", "sample")
 SHARED_SAMPLE = os.path.join(os.path.dirname(ROOT), "shared", "data", "udacity-sample")
 
 
-# The service a fixture starts (or the data it makes), as the marker of every test that uses the fixture, directly or
-# through another fixture: `pytest -m "not s3"` leaves out the tests that need the S3 server, `make test-fast` all.
+# The service a fixture starts or mocks (or the data it makes), as the marker of every test that uses the fixture,
+# directly or through another fixture: `pytest -m "not s3"` leaves out the tests that need the S3 server, `make
+# test-fast` all of them (pyproject.toml registers the markers). A test that needs one without such a fixture is marked
+# where it is written (tests/test_iceberg.py's Glue test: @pytest.mark.moto); so are the slow ones (@pytest.mark.slow).
 MARKER_OF_FIXTURE = {
     "endpoint": "s3",
     "kafka_broker": "kafka",
@@ -43,7 +45,7 @@ MARKER_OF_FIXTURE = {
 }
 
 
-def pytest_collection_modifyitems(config, items):
+def pytest_collection_modifyitems(items):
     for item in items:
         for name in sorted({MARKER_OF_FIXTURE[f] for f in item.fixturenames if f in MARKER_OF_FIXTURE}):
             item.add_marker(name)

@@ -152,6 +152,7 @@ def test_iceberg_tables_are_registered_as_iceberg_in_glue(glue, settings):
     }
 
 
+@pytest.mark.slow
 def test_the_local_catalog_answers_a_query_by_name_in_spark_sql(spark, public_run):
     """The default command's run on the public shape (tests/conftest.py) registered its tables; a plain spark-sql
     session with the metastore's settings gives the plays per month the table's files hold. The songs table was

@@ -26,6 +26,7 @@ from tests.s3server import free_port
 from tools.reference import Reference
 
 pyspark = pytest.importorskip("pyspark")
+pytestmark = pytest.mark.slow  # the cluster's start and spark-submit of etl.py: about a minute
 SPARK_HOME = os.path.dirname(os.path.abspath(pyspark.__file__))
 WORKERS = 2
 

@@ -21,16 +21,12 @@ def etl(tmp_path, *args, env=None):
     """etl.py on the bundled sample in its own process group; stderr to a file the test reads."""
     err = open(tmp_path / "stderr.txt", "w+", encoding="utf-8")
     process = start_etl(
-        "--input",
-        SAMPLE,
-        "--output",
-        str(tmp_path / "out"),
-        *args,
+        "--input", SAMPLE, "--output", str(tmp_path / "out"), *args,
         env={"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": SECRET, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=err,
         text=True,
-    )
+    )  # fmt: skip
     return process, err
 
 

@@ -56,6 +56,7 @@ def s3_run(spark, settings, endpoint, tmp_path_factory):
     return json.loads(report), out.stdout + out.stderr, report, client
 
 
+@pytest.mark.slow
 @needs_jars
 def test_s3_output_equals_the_local_output(spark, s3_run, sample_run):
     report, _, _, _ = s3_run
@@ -69,6 +70,7 @@ def test_s3_output_equals_the_local_output(spark, s3_run, sample_run):
         assert remote == local, table.name
 
 
+@pytest.mark.slow
 @needs_jars
 def test_s3_objects_per_table_are_bounded(s3_run):
     report, _, _, client = s3_run
@@ -88,6 +90,7 @@ def test_s3_objects_per_table_are_bounded(s3_run):
     assert [c["name"] for c in report["checks"] if c["status"] != "passed"] == []
 
 
+@pytest.mark.slow
 @needs_jars
 def test_the_secret_is_in_no_log_report_or_spark_setting(spark, s3_run):
     _, log, report, _ = s3_run
@@ -96,6 +99,7 @@ def test_the_secret_is_in_no_log_report_or_spark_setting(spark, s3_run):
         assert s3server.SECRET_KEY not in text
 
 
+@pytest.mark.slow
 @needs_jars
 def test_a_wrong_secret_fails_clearly_without_showing_it(endpoint, tmp_path, s3_run):
     wrong = "wrong-secret-do-not-print-7c1e"
@@ -147,6 +151,7 @@ def kill_when(job, condition, what, poll=0.1, limit=300.0):
         job.wait(30)
 
 
+@pytest.mark.slow
 @needs_jars
 def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(
     spark, endpoint, s3_run, sample_run, tmp_path
@@ -183,6 +188,7 @@ def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(
         assert sorted(read_table(spark, root, table.name), key=repr) == before[table.name], table.name
 
 
+@pytest.mark.slow
 @needs_jars
 def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint, s3_run, sample_run, tmp_path):
     """The S3A committer's job commit deletes the old table, then completes the new uploads: not atomic for a
@@ -214,6 +220,7 @@ def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint,
         assert sorted(read_table(spark, root, table.name), key=repr) == before[table.name], table.name
 
 
+@pytest.mark.slow
 @needs_jars
 def test_small_objects_are_read_with_one_get_each_and_a_refusal_names_the_object(endpoint, s3_run):
     """song_data's objects are fetched by signed GETs (s3.SignedS3): the bytes as stored; a refused GET is

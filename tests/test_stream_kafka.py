@@ -22,6 +22,7 @@ from tests.test_reruns import contents
 from tests.test_stream import wait_for
 
 pytest_plugins = ("tests.kafka_broker",)
+pytestmark = pytest.mark.slow  # each test runs etl.py (a JVM of its own)
 
 BAD = [
     b"not json at all",
