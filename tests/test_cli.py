@@ -8,6 +8,8 @@ import pytest
 
 from tests.conftest import ROOT, run_etl
 
+pytestmark = pytest.mark.slow  # each test starts etl.py: a second of Python start-up, left out of `make test-fast`
+
 
 def etl(*args):
     return run_etl(*args, timeout=120)
@@ -77,7 +79,6 @@ def test_a_bucket_root_output_needs_force():
     assert "--force" in out.stderr
 
 
-@pytest.mark.slow
 def test_modes_that_exclude_each_other_say_so_at_the_command_line():
     cases = {
         ("--stream", "--since", "2018-11-01"): "argument --since: not allowed with argument --stream",

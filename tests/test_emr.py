@@ -530,6 +530,7 @@ def test_help_explains_every_option(capsys):
         assert option in out
 
 
+@pytest.mark.slow
 def test_module_runs_without_spark_or_the_pipeline():
     code = (
         "import sys, sparkify.emr; "

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from tests.conftest import ROOT, run_etl
 
 # The session's `kafka_broker` fixture. Not imported here as a module: pytest must import it first.
@@ -60,6 +62,7 @@ def test_kafka_jars_join_the_class_path_only_when_asked():
     assert "hadoop-aws-3.3.4.jar" in both and "spark-sql-kafka-0-10_2.12-3.5.7.jar" in both
 
 
+@pytest.mark.slow
 def test_spark_reads_a_topic_with_the_connector(kafka_broker, tmp_path):
     kafka_broker.create_topic("connector-check", partitions=1)
     kafka_broker.produce("connector-check", [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'], key=b"u1")
