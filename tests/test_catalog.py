@@ -10,7 +10,6 @@ import collections
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import boto3
@@ -21,7 +20,7 @@ from sparkify import catalogs as catalog
 from sparkify.core.errors import UserError
 from sparkify.core.schemas import TABLES
 from sparkify.platform.conf import catalog_conf
-from tests.conftest import read_table
+from tests.conftest import read_table, subprocess_env
 from tests.test_reruns import data_files
 
 WRITES = ("create_database", "create_table", "update_table", "batch_create_partition", "batch_delete_partition")
@@ -153,6 +152,7 @@ def test_iceberg_tables_are_registered_as_iceberg_in_glue(glue, settings):
     }
 
 
+@pytest.mark.slow
 def test_the_local_catalog_answers_a_query_by_name_in_spark_sql(spark, public_run):
     """The default command's run on the public shape (tests/conftest.py) registered its tables; a plain spark-sql
     session with the metastore's settings gives the plays per month the table's files hold. The songs table was
@@ -179,7 +179,7 @@ def test_the_local_catalog_answers_a_query_by_name_in_spark_sql(spark, public_ru
         ],
         capture_output=True,
         text=True,
-        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable),
+        env=subprocess_env(),
         timeout=600,
         check=False,
     )

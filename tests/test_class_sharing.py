@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
+
+import pytest
 
 from sparkify.core.config import Settings
 from sparkify.platform.conf import class_archive, java_feature_version, spark_conf
-from tests.conftest import ROOT, SAMPLE, read_table
+from tests.conftest import SAMPLE, read_table, start_etl
 
 # What the JVM's class loading log says of a class it mapped from the run's archive (the top layer
 # over the JDK's own) rather than loaded from a jar.
@@ -22,14 +23,15 @@ def etl(tmp_path, name):
     options = f"{os.environ.get('JAVA_TOOL_OPTIONS', '')} -Xlog:class+load=info:file={log}".strip()
     config = tmp_path / "no-catalog.cfg"
     config.write_text("[CATALOG]\nTYPE = none\n")
-    job = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "etl.py"), "--config", str(config), "--input", SAMPLE]
-        + ["--output", str(tmp_path / name), "--skip-checks", "--master", "local[2]"],
+    job = start_etl(
+        "--config", str(config), "--input", SAMPLE, "--output", str(tmp_path / name), "--skip-checks",
+        master="local[2]",
+        env={"JAVA_TOOL_OPTIONS": options},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", JAVA_TOOL_OPTIONS=options),
-    )
+        start_new_session=False,
+    )  # fmt: skip
     _, err = job.communicate(timeout=600)
     assert job.returncode == 0, err[-3000:]
     assert not os.path.exists(f"{class_archive()}.part-{job.pid}")  # a dump is moved into place as its run ends
@@ -38,6 +40,7 @@ def etl(tmp_path, name):
     return sum(FROM_ARCHIVE in line for line in lines), len(lines)
 
 
+@pytest.mark.slow
 def test_a_run_after_the_first_maps_the_classes_the_first_archived(spark, tmp_path):
     assert java_feature_version() == 17
     mapped, loaded = etl(tmp_path, "first")

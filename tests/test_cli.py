@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.conftest import ROOT, run_etl
+
+pytestmark = pytest.mark.slow  # each test starts etl.py: a second of Python start-up, left out of `make test-fast`
 
 
-def etl(*args, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "etl.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def etl(*args):
+    return run_etl(*args, timeout=120)
 
 
 def test_help_explains_every_option():

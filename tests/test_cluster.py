@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from typing import Dict, List
@@ -22,18 +21,18 @@ from typing import Dict, List
 import pytest
 
 from sparkify.core.schemas import TABLES
-from tests.conftest import ROOT, SAMPLE, read_table
+from tests.conftest import ROOT, SAMPLE, read_table, subprocess_env
 from tests.s3server import free_port
 from tools.reference import Reference
 
 pyspark = pytest.importorskip("pyspark")
+pytestmark = pytest.mark.slow  # the cluster's start and spark-submit of etl.py: about a minute
 SPARK_HOME = os.path.dirname(os.path.abspath(pyspark.__file__))
 WORKERS = 2
 
 
 def daemon_env(tmp: str) -> Dict[str, str]:
-    env = dict(os.environ, SPARK_HOME=SPARK_HOME, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
-    env["SPARK_LOCAL_DIRS"] = os.path.join(tmp, "local")
+    env = subprocess_env(SPARK_HOME=SPARK_HOME, SPARK_LOCAL_DIRS=os.path.join(tmp, "local"))
     env.pop("PYSPARK_GATEWAY_PORT", None)
     return env
 
@@ -124,7 +123,7 @@ def cluster(tmp_path_factory):
 def cluster_run(cluster, tmp_path_factory):
     url, webui, work_dirs = cluster
     output = str(tmp_path_factory.mktemp("cluster-output"))
-    env = dict(os.environ, SPARK_HOME=SPARK_HOME, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
+    env = subprocess_env(SPARK_HOME=SPARK_HOME)
     env.pop("PYSPARK_GATEWAY_PORT", None)
     config = tmp_path_factory.mktemp("cluster-config") / "dl.cfg"
     config.write_text("[CATALOG]\nTYPE = none\n")  # the defaults; the executors and the checks are the point here

@@ -9,8 +9,6 @@ import configparser
 import io
 import os
 import re
-import subprocess
-import sys
 import zipfile
 from datetime import datetime, timedelta, timezone
 
@@ -24,7 +22,7 @@ from moto.emr.models import emr_backends
 from sparkify.cli import emr
 from sparkify.core.config import EmrSettings, load_settings
 from sparkify.core.errors import UserError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_etl
 
 REGION = "us-west-2"
 BUCKET = "sparkify-code"
@@ -532,16 +530,15 @@ def test_help_explains_every_option(capsys):
         assert option in out
 
 
+@pytest.mark.slow
 def test_module_runs_without_spark_or_the_pipeline():
     code = (
         "import sys, sparkify.emr; "
         "assert 'sparkify.runs.engine' not in sys.modules and 'pyspark' not in sys.modules, sorted(sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    done = run_etl(code=code)
     assert done.returncode == 0, done.stderr
-    usage = subprocess.run(
-        [sys.executable, "-m", "sparkify.emr", "--help"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    usage = run_etl("--help", module="sparkify.emr")
     assert usage.returncode == 0 and "submit" in usage.stdout
 
 

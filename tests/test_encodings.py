@@ -47,6 +47,7 @@ def encoded_run(spark, settings, encoded_root, tmp_path_factory):
     return engine.run(spark, lenient, checks=DEFAULT_CHECKS), out
 
 
+@pytest.mark.slow
 def test_latin1_bytes_are_quarantined_with_their_exact_bytes(spark, encoded_run):
     result, out = encoded_run
     rejects = spark.read.json(os.path.join(out, "_quarantine")).collect()
@@ -57,6 +58,7 @@ def test_latin1_bytes_are_quarantined_with_their_exact_bytes(spark, encoded_run)
     assert result.sources["log_data"].rejected == 1
 
 
+@pytest.mark.slow
 def test_gzip_files_are_read_like_plain_ones(spark, encoded_run):
     result, out = encoded_run
     assert (result.sources["song_data"].files, result.sources["log_data"].files) == (2, 2)
@@ -80,6 +82,7 @@ def test_spark_reader_and_driver_reader_agree_on_bytes(spark, encoded_root):
     assert valid[0] == "Björk"
 
 
+@pytest.mark.slow
 def test_one_walk_lists_song_data_for_the_plan_and_the_read(encoded_root, encoded_run):
     """A local song_data/ is walked once (sources.files.walk_local_tree): the plan's listing and the files the
     driver reads come from that walk, and match what is on disk."""

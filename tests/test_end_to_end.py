@@ -71,6 +71,7 @@ def test_summary_counts_match_the_files(sample_run, reference):
     assert sorted(os.listdir(os.path.join(root, "songplays", "year=2018"))) == ["month=11", "month=12"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(SHARED_SAMPLE), reason="../shared/data/udacity-sample is absent")
 def test_public_udacity_sample(spark, settings, tmp_path):
     result = engine.run(spark, settings.with_overrides(input_root=SHARED_SAMPLE, output_root=str(tmp_path)))
@@ -101,6 +102,7 @@ def test_songs_are_by_year_one_file_each_rows_sorted_by_artist(sample_run, spark
     assert codecs(os.path.join(output, "songs")) == {"SNAPPY"}
 
 
+@pytest.mark.slow
 def test_the_classic_songs_layout_holds_the_same_rows_a_folder_per_artist(spark, settings, reference, tmp_path):
     """[ETL] SONGS_PARTITION_BY = year, artist_id: a folder per (year, artist_id), its one-row files uncompressed."""
     classic = settings.with_overrides(output_root=str(tmp_path), songs_partition_by=("year", "artist_id"))
@@ -159,6 +161,7 @@ def test_a_local_session_writes_without_yarns_settings(spark, sample_run):
     assert conf.get("fs.s3a.impl") == "org.apache.hadoop.fs.s3a.S3AFileSystem"
 
 
+@pytest.mark.slow
 def test_big_logs_write_each_month_from_every_core(spark, settings, reference, tmp_path, monkeypatch):
     """Above SPREAD_MIN_RECORDS songplays and time are not shuffled into one task per month: each
     core writes a file into the months its rows fall in. Same rows, and the checks pass."""

@@ -72,6 +72,7 @@ def quarantined(spark, out):
     return sorted((r["source"], os.path.basename(r["source_file"]), r["reason"], r["raw"]) for r in rows)
 
 
+@pytest.mark.slow  # the job on data of its own
 def test_a_source_in_one_registry_line_goes_through_the_whole_engine(spark, settings, tmp_path, monkeypatch):
     monkeypatch.setitem(sources.SOURCES, "memory", MEMORY)
     out = str(tmp_path / "out")
@@ -97,6 +98,7 @@ def test_a_source_in_one_registry_line_goes_through_the_whole_engine(spark, sett
     assert os.path.isdir(os.path.join(out, "_checkpoints", "memory", "commits"))
 
 
+@pytest.mark.slow  # the job on data of its own
 def test_a_stream_quarantines_and_counts_bad_songs_as_a_batch_run_does(spark, settings, tmp_path, monkeypatch):
     monkeypatch.setitem(sources.SOURCES, "memory", MEMORY)
     root = songs_root(tmp_path)
@@ -123,6 +125,7 @@ def test_a_stream_quarantines_and_counts_bad_songs_as_a_batch_run_does(spark, se
     assert songs == {"SO1": 1, "SO2": 1}
 
 
+@pytest.mark.slow  # the job on data of its own
 def test_too_many_bad_songs_stop_a_stream_before_it_writes_as_they_stop_a_run(spark, settings, tmp_path):
     strict = settings.with_overrides(input_root=songs_root(tmp_path), output_root=str(tmp_path / "out"))
     with pytest.raises(UserError, match=r"song_data: 50\.0% of records were rejected \(2 of 4\)"):

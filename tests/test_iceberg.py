@@ -14,8 +14,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import boto3
@@ -27,14 +25,14 @@ from sparkify.core.config import Settings
 from sparkify.core.schemas import TABLES
 from sparkify.platform.conf import ICEBERG_JARS_DIR, local_jars
 from tests import s3server
-from tests.conftest import ROOT, SAMPLE, read_table
+from tests.conftest import SAMPLE, read_table, run_etl, start_etl
 from tests.test_stream import DAYS, add_day, wait_for
 
 needs_iceberg = pytest.mark.skipif(
     not glob.glob(os.path.join(ICEBERG_JARS_DIR, "iceberg-spark-runtime-*.jar")),
     reason="Iceberg jars absent: `make jars` (make test does it)",
 )
-pytestmark = needs_iceberg
+pytestmark = [needs_iceberg, pytest.mark.slow]  # every test runs etl.py (its own JVM), most of them more than once
 BUCKET = "sparkify-iceberg"
 
 
@@ -46,20 +44,8 @@ def config(path, input_root, output_root, extra=""):
     return str(path)
 
 
-def run_py(*args, timeout=900):
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
-        check=False,
-    )
-
-
 def etl(cfg, *args):
-    done = run_py(os.path.join(ROOT, "etl.py"), "--config", cfg, *args)
+    done = run_etl("--config", cfg, *args)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done
 
@@ -98,7 +84,7 @@ print("DUMP" + json.dumps({"rows": rows, "queries_differing": differing, "querie
 def spark_view(root):
     """Each table read by Spark (tests.conftest.read_table) in a session with Iceberg, the analysts'
     queries and the checks over the output: in a process of its own."""
-    done = run_py("-c", DUMP, root)
+    done = run_etl(root, code=DUMP)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.split("DUMP", 1)[1])
 
@@ -220,6 +206,7 @@ def test_duckdb_reads_each_table_by_its_path_with_sparks_rows(iceberg_sample, ic
         assert got[table.name] == normal(iceberg_view["rows"][table.name]), table.name
 
 
+@pytest.mark.moto
 def test_glue_points_each_table_at_its_current_metadata_file(iceberg_sample, iceberg_view):
     """What Athena reads is the Glue table's metadata_location: it must be the file version-hint.text names."""
     out, _ = iceberg_sample
@@ -286,14 +273,7 @@ def test_a_killed_stream_restarts_exactly_once_and_maintenance_compacts_it(spark
     cfg = config(tmp_path / "dl.cfg", str(src), out)
     commits = os.path.join(out, CHECKPOINT, "commits")
     offsets = os.path.join(out, CHECKPOINT, "offsets")
-    job = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "etl.py"), "--config", cfg, "--stream", "--interval", "1"]
-        + ["--files-per-batch", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
-    )
+    job = start_etl("--config", cfg, "--stream", "--interval", "1", "--files-per-batch", "1")
     try:
         wait_for(lambda: os.path.exists(os.path.join(commits, "0")), job, "batch 0 to commit", seconds=600)
         add_day(str(src), DAYS[1])
@@ -318,19 +298,10 @@ def test_a_killed_stream_restarts_exactly_once_and_maintenance_compacts_it(spark
         return int(snapshots(metadata(out, name))[-1]["summary"]["total-data-files"])
 
     files_before = {name: data_files(name) for name in ("songplays", "time")}
-    done = run_py(
-        "-m",
-        "sparkify.maintain",
-        "--config",
-        cfg,
-        "--compact",
-        "--expire-older-than",
-        "0s",
-        "--retain-last",
-        "1",
-        "--orphans-older-than",
-        "0s",
-    )
+    done = run_etl(
+        "--config", cfg, "--compact", "--expire-older-than", "0s", "--retain-last", "1", "--orphans-older-than", "0s",
+        module="sparkify.maintain",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     print(done.stdout)
     for name in ("songplays", "time"):
@@ -380,13 +351,7 @@ def test_a_run_killed_while_writing_songs_to_s3_leaves_every_table_at_its_previo
     for attempt in range(3):  # the kill must land before the songs commit: tried again if it came after it
         versions = {t.name: _version(client, t.name) for t in TABLES}
         before = _keys(client, "lake/")
-        job = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "etl.py"), "--config", cfg, "--skip-checks"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"),
-        )
+        job = start_etl("--config", cfg, "--skip-checks")
         deadline = time.monotonic() + 600
         try:
             while not _keys(client, "lake/songs/data/") - before:
@@ -409,7 +374,7 @@ def test_a_run_killed_while_writing_songs_to_s3_leaves_every_table_at_its_previo
     print(f"metadata versions before the killed run {versions}, after it {after}")
 
     since_first = {k for k in _keys(client, "lake/") - first if k.startswith(tables)}
-    done = run_py("-m", "sparkify.maintain", "--config", cfg, "--orphans-older-than", "0s")
+    done = run_etl("--config", cfg, "--orphans-older-than", "0s", module="sparkify.maintain")
     assert done.returncode == 0, done.stderr[-3000:]
     removed = {line.split(f"s3a://{BUCKET}/", 1)[1] for line in done.stdout.splitlines() if "removed orphan" in line}
     print(done.stdout)

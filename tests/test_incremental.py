@@ -23,6 +23,7 @@ def reference():
     return Reference(SAMPLE)
 
 
+@pytest.mark.slow
 def test_a_new_day_changes_only_its_partitions_and_ends_equal_to_a_full_run(spark, settings, sample_run, tmp_path):
     _, full_root = sample_run
     src, out = tmp_path / "in", str(tmp_path / "out")
@@ -51,6 +52,7 @@ def test_a_new_day_changes_only_its_partitions_and_ends_equal_to_a_full_run(spar
     assert contents(spark, out) == contents(spark, full_root)
 
 
+@pytest.mark.slow
 def test_nothing_new_writes_nothing_and_says_so(spark, settings, tmp_path):
     out = str(tmp_path / "out")
     first = engine.run(spark, settings.with_overrides(output_root=out), job=Job(INCREMENTAL, days=DEC_1))
@@ -75,6 +77,7 @@ def songs_folders(out):
     return {os.path.relpath(d, root) for d, _, files in os.walk(root) if any(f.endswith(".parquet") for f in files)}
 
 
+@pytest.mark.slow
 def test_a_songs_table_in_the_other_layout_is_rebuilt_whole_by_a_full_and_an_incremental_run(
     spark, settings, reference, tmp_path, capsys
 ):

@@ -7,11 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
+import pytest
+
 from sparkify.core.errors import EXIT_JVM_DIED, explain, jvm_failure, note_stage
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import SAMPLE, start_etl
 
 SECRET = "wJalrXUtnFEMI-jvm-test-secret"
 
@@ -19,20 +20,13 @@ SECRET = "wJalrXUtnFEMI-jvm-test-secret"
 def etl(tmp_path, *args, env=None):
     """etl.py on the bundled sample in its own process group; stderr to a file the test reads."""
     err = open(tmp_path / "stderr.txt", "w+", encoding="utf-8")
-    process = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "etl.py"), "--input", SAMPLE, "--output", str(tmp_path / "out"), *args],
+    process = start_etl(
+        "--input", SAMPLE, "--output", str(tmp_path / "out"), *args,
+        env={"AWS_ACCESS_KEY_ID": "AKIATEST", "AWS_SECRET_ACCESS_KEY": SECRET, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=err,
         text=True,
-        start_new_session=True,
-        env=dict(
-            os.environ,
-            SPARK_LOCAL_IP="127.0.0.1",
-            AWS_ACCESS_KEY_ID="AKIATEST",
-            AWS_SECRET_ACCESS_KEY=SECRET,
-            **(env or {}),
-        ),
-    )
+    )  # fmt: skip
     return process, err
 
 
@@ -67,6 +61,7 @@ def finish(process, err, timeout=300):
     return process.returncode, out, err.read()
 
 
+@pytest.mark.slow
 def test_a_killed_jvm_is_named_with_its_signal_and_stage(tmp_path):
     config = tmp_path / "no-catalog.cfg"
     config.write_text("[CATALOG]\nTYPE = none\n")  # the defaults; no metastore to start before the kill
@@ -88,6 +83,7 @@ def test_a_killed_jvm_is_named_with_its_signal_and_stage(tmp_path):
     assert report(tmp_path) == ("failed", error[0][len("error: ") :])  # the run report says the same
 
 
+@pytest.mark.slow
 def test_an_out_of_memory_run_names_the_java_error_and_the_setting(tmp_path):
     config = tmp_path / "tiny-heap.cfg"
     config.write_text("[SPARK]\nDRIVER_MEMORY = 40m\n")

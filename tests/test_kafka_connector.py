@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.conftest import ROOT, run_etl
 
 # The session's `kafka_broker` fixture. Not imported here as a module: pytest must import it first.
 pytest_plugins = ("tests.kafka_broker",)
@@ -63,18 +63,12 @@ def test_kafka_jars_join_the_class_path_only_when_asked():
     assert "hadoop-aws-3.3.4.jar" in both and "spark-sql-kafka-0-10_2.12-3.5.7.jar" in both
 
 
+@pytest.mark.slow
 def test_spark_reads_a_topic_with_the_connector(kafka_broker, tmp_path):
     kafka_broker.create_topic("connector-check", partitions=1)
     kafka_broker.produce("connector-check", [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'], key=b"u1")
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    done = subprocess.run(
-        [sys.executable, "-c", READ, kafka_broker.servers, "connector-check", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = run_etl(
+        kafka_broker.servers, "connector-check", str(tmp_path), code=READ, env={"PYTHONPATH": ROOT}, timeout=300
     )
     assert done.returncode == 0, done.stderr[-4000:]
     rows = json.loads(done.stdout.strip().splitlines()[-1])

@@ -42,6 +42,7 @@ def write_hold(path, **changes):
         json.dump(body, handle)
 
 
+@pytest.mark.slow
 def test_the_hold_of_a_killed_run_is_taken_over(spark, settings, tmp_path):
     gone = subprocess.Popen(["true"])
     gone.wait()

@@ -106,6 +106,7 @@ def test_the_run_report_holds_counts_tables_checks_and_stage_times(sample_run):
     assert "secret" not in json.dumps(report).lower()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("layout", "held"), [(("year",), []), (("year", "artist_id"), ["songs"])])
 def test_only_classic_songs_are_checked_as_written(spark, settings, tmp_path, monkeypatch, layout, held):
     """The songs table in the classic layout (one-row files) is checked as the run wrote it; every other

@@ -10,13 +10,11 @@ import io
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, run_etl
 
 # The session's `kafka_broker` fixture. Not imported here as a module: pytest must import it first.
 pytest_plugins = ("tests.kafka_broker",)
@@ -30,15 +28,7 @@ def free_port() -> int:
 
 def run_replay(*args, timeout=120):
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "sparkify.replay", *args],
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=ROOT),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    done = run_etl(*args, module="sparkify.replay", env={"PYTHONPATH": ROOT}, timeout=timeout)
     return done, time.monotonic() - started
 
 
@@ -67,6 +57,7 @@ def sample_replay(kafka_broker):
     return done, messages
 
 
+@pytest.mark.slow
 def test_every_sample_event_arrives_once_byte_for_byte(sample_replay, kafka_broker):
     done, messages = sample_replay
     lines = sample_lines()
@@ -80,6 +71,7 @@ def test_every_sample_event_arrives_once_byte_for_byte(sample_replay, kafka_brok
     assert "sent 1800/1800 events" in done.stderr  # the progress line
 
 
+@pytest.mark.slow
 def test_one_users_events_keep_to_one_partition_in_event_time_order(sample_replay):
     _, messages = sample_replay
     by_key = collections.defaultdict(list)
@@ -147,6 +139,7 @@ def test_the_rate_paces_the_events(kafka_broker, tmp_path):
     assert len(progress.getvalue().splitlines()) >= 2  # progress during the run, not only at the end
 
 
+@pytest.mark.slow
 def test_an_unreachable_broker_is_one_line_naming_servers_and_topic():
     servers = f"127.0.0.1:{free_port()}"
     done, took = run_replay("--input", SAMPLE, "--servers", servers, "--topic", "nowhere", "--timeout", "2")
@@ -157,6 +150,7 @@ def test_an_unreachable_broker_is_one_line_naming_servers_and_topic():
     assert took < 30  # a short timeout, not a hang
 
 
+@pytest.mark.slow
 def test_a_missing_topic_is_one_line(kafka_broker):
     done, _ = run_replay("--input", SAMPLE, "--servers", kafka_broker.servers, "--topic", "no-such-topic")
     assert done.returncode == 2
@@ -166,6 +160,7 @@ def test_a_missing_topic_is_one_line(kafka_broker):
     )
 
 
+@pytest.mark.slow
 def test_a_missing_input_is_one_line(tmp_path):
     done, _ = run_replay("--input", str(tmp_path), "--servers", "127.0.0.1:1", "--topic", "t")
     assert done.returncode == 2

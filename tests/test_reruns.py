@@ -48,6 +48,7 @@ def other_input(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_a_rerun_gives_the_same_tables(spark, settings, sample_run):
     _, root = sample_run
     before = contents(spark, root)
@@ -79,6 +80,7 @@ def after_a_run(known_users, reference):
     return {name: sorted(rows, key=repr) for name, rows in tables.items()}
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_the_previous_output_and_the_next_run_completes(
     spark, settings, sample_run, other_input, tmp_path
 ):
@@ -90,13 +92,7 @@ def test_a_killed_run_leaves_the_previous_output_and_the_next_run_completes(
     before_files = {t.name: data_files(killed, t.name) for t in TABLES}
     before = contents(spark, killed)
 
-    job = start_etl(
-        "--input",
-        other_input,
-        "--output",
-        killed,
-        "--skip-checks",
-    )
+    job = start_etl("--input", other_input, "--output", killed, "--skip-checks", master="local[1]")
     staging = os.path.join(killed, "_staging")
     deadline = time.monotonic() + 240
     try:
@@ -136,6 +132,7 @@ def _listdir(path):
     return os.listdir(path) if os.path.isdir(path) else []
 
 
+@pytest.mark.slow
 def test_rerunning_one_month_rewrites_only_that_month(spark, settings, sample_run, tmp_path):
     _, sample_root = sample_run
     out = str(tmp_path / "out")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -18,7 +16,7 @@ from sparkify.platform import s3
 from sparkify.platform.conf import local_jars
 from sparkify.runs import modes
 from tests import s3server
-from tests.conftest import ROOT, SAMPLE, read_table, start_etl
+from tests.conftest import SAMPLE, read_table, run_etl, start_etl
 
 needs_jars = pytest.mark.skipif(not local_jars(), reason="S3A jars absent: `make jars` (make test does it)")
 BUCKET = "sparkify"
@@ -34,18 +32,6 @@ def s3_config(path, endpoint, secret, output):
     return str(path)
 
 
-def run_etl(*args):
-    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1")
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "etl.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def s3_run(spark, settings, endpoint, tmp_path_factory):
     """`python etl.py --verbose` (INFO logs) from s3:// to s3://; its output and run report."""
@@ -54,7 +40,7 @@ def s3_run(spark, settings, endpoint, tmp_path_factory):
     uploaded = s3server.upload_tree(client, BUCKET, SAMPLE, "raw")
     cfg = s3_config(tmp_path_factory.mktemp("s3-config") / "dl.cfg", endpoint, s3server.SECRET_KEY, "lake")
     begun = time.monotonic()
-    out = run_etl("--config", cfg, "--verbose")
+    out = run_etl("--config", cfg, "--verbose", timeout=600)
     seconds = time.monotonic() - begun
     assert out.returncode == 0, out.stderr[-3000:]
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix="lake/_reports/")["Contents"]]
@@ -70,6 +56,7 @@ def s3_run(spark, settings, endpoint, tmp_path_factory):
     return json.loads(report), out.stdout + out.stderr, report, client
 
 
+@pytest.mark.slow
 @needs_jars
 def test_s3_output_equals_the_local_output(spark, s3_run, sample_run):
     report, _, _, _ = s3_run
@@ -83,6 +70,7 @@ def test_s3_output_equals_the_local_output(spark, s3_run, sample_run):
         assert remote == local, table.name
 
 
+@pytest.mark.slow
 @needs_jars
 def test_s3_objects_per_table_are_bounded(s3_run):
     report, _, _, client = s3_run
@@ -102,6 +90,7 @@ def test_s3_objects_per_table_are_bounded(s3_run):
     assert [c["name"] for c in report["checks"] if c["status"] != "passed"] == []
 
 
+@pytest.mark.slow
 @needs_jars
 def test_the_secret_is_in_no_log_report_or_spark_setting(spark, s3_run):
     _, log, report, _ = s3_run
@@ -110,10 +99,11 @@ def test_the_secret_is_in_no_log_report_or_spark_setting(spark, s3_run):
         assert s3server.SECRET_KEY not in text
 
 
+@pytest.mark.slow
 @needs_jars
 def test_a_wrong_secret_fails_clearly_without_showing_it(endpoint, tmp_path, s3_run):
     wrong = "wrong-secret-do-not-print-7c1e"
-    out = run_etl("--config", s3_config(tmp_path / "dl.cfg", endpoint, wrong, "lake-wrong"))
+    out = run_etl("--config", s3_config(tmp_path / "dl.cfg", endpoint, wrong, "lake-wrong"), timeout=600)
     assert out.returncode == 3, out.stderr[-2000:]
     assert f"S3 refused access to s3a://{BUCKET}/" in out.stderr
     assert "AWS_SECRET_ACCESS_KEY" in out.stderr
@@ -161,6 +151,7 @@ def kill_when(job, condition, what, poll=0.1, limit=300.0):
         job.wait(30)
 
 
+@pytest.mark.slow
 @needs_jars
 def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(
     spark, endpoint, s3_run, sample_run, tmp_path
@@ -189,7 +180,7 @@ def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(
     for table in TABLES:
         assert sorted(read_table(spark, root, table.name), key=repr) == before[table.name], table.name
 
-    again = run_etl("--config", cfg, "--skip-checks")
+    again = run_etl("--config", cfg, "--skip-checks", timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert _pending(client, "lake/") == []
     assert [k for k in _keys(client, "lake/") if "_temporary" in k or "__magic" in k] == []
@@ -197,6 +188,7 @@ def test_a_run_killed_while_writing_songs_to_s3_leaves_the_previous_tables(
         assert sorted(read_table(spark, root, table.name), key=repr) == before[table.name], table.name
 
 
+@pytest.mark.slow
 @needs_jars
 def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint, s3_run, sample_run, tmp_path):
     """The S3A committer's job commit deletes the old table, then completes the new uploads: not atomic for a
@@ -221,13 +213,14 @@ def test_a_run_killed_in_job_commit_is_repaired_by_the_next_run(spark, endpoint,
     print(f"\nkilled in songs' job commit: a reader saw {seen} of {len(before['songs'])} songs; {left} uploads pending")
 
     direct = s3_config(tmp_path / "direct.cfg", endpoint, s3server.SECRET_KEY, "lake")
-    again = run_etl("--config", direct, "--skip-checks")
+    again = run_etl("--config", direct, "--skip-checks", timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert _pending(client, "lake/") == []
     for table in TABLES:
         assert sorted(read_table(spark, root, table.name), key=repr) == before[table.name], table.name
 
 
+@pytest.mark.slow
 @needs_jars
 def test_small_objects_are_read_with_one_get_each_and_a_refusal_names_the_object(endpoint, s3_run):
     """song_data's objects are fetched by signed GETs (s3.SignedS3): the bytes as stored; a refused GET is

@@ -15,6 +15,8 @@ from sparkify.core.schemas import TABLES
 from tests.conftest import read_table
 from tools.reference import Reference, json_lines, repair
 
+pytestmark = pytest.mark.slow  # the default run on the public shape: one to two minutes
+
 
 @pytest.fixture(scope="module")
 def reference(public):

@@ -10,6 +10,8 @@ import os
 import shutil
 import time
 
+import pytest
+
 from sparkify.runs.stream import run_stream
 from tests.conftest import SAMPLE
 from tests.test_reruns import contents
@@ -24,6 +26,7 @@ def add_day(src, day):
     os.rename(target + ".tmp", target)  # appears whole, as an upload would
 
 
+@pytest.mark.slow
 def test_available_now_gives_the_batch_tables(spark, settings, sample_run, tmp_path):
     _, batch_root = sample_run
     out = str(tmp_path / "out")

@@ -13,17 +13,16 @@ import glob
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from sparkify.transform import EMPTY_MESSAGE, TOO_LARGE, WRONG_JSON
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import SAMPLE, run_etl, start_etl
 from tests.test_reruns import contents
 from tests.test_stream import wait_for
 
 pytest_plugins = ("tests.kafka_broker",)
+pytestmark = pytest.mark.slow  # each test runs etl.py (a JVM of its own)
 
 BAD = [
     b"not json at all",
@@ -51,41 +50,18 @@ def config(tmp_path, servers, topic, out, max_offsets=100_000, catalog="auto"):
 
 
 def etl(*args, wait=True):
-    command = [sys.executable, os.path.join(ROOT, "etl.py"), "--master", "local[2]", *args]
-    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1")
-    if wait:
-        return subprocess.run(command, capture_output=True, text=True, timeout=900, env=env, check=False)
-    return subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
-    )
+    return run_etl("--master", "local[2]", *args) if wait else start_etl("--master", "local[2]", *args)
 
 
 @pytest.fixture(scope="module")
 def events_topic(kafka_broker):
     """The bundled sample's events, replayed in event-time order by the replay command, then the bad messages."""
     topic = "sample-events"
-    replayed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sparkify.replay",
-            "--input",
-            SAMPLE,
-            "--servers",
-            kafka_broker.servers,
-            "--topic",
-            topic,
-            "--rate",
-            "0",
-            "--create-topic",
-            "3",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    replayed = run_etl(
+        "--input", SAMPLE, "--servers", kafka_broker.servers, "--topic", topic, "--rate", "0", "--create-topic", "3",
+        module="sparkify.replay",
         timeout=300,
-        check=False,
-    )
+    )  # fmt: skip
     assert replayed.returncode == 0, replayed.stderr[-2000:]
     for value in BAD:
         kafka_broker.produce(topic, [value])

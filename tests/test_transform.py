@@ -168,12 +168,21 @@ def test_unmatched_play_is_kept_with_null_ids(logs, songs):
     assert rows[0]["user_id"] == "7"
 
 
-@pytest.mark.parametrize("length, expected", [(201.9, "SO1"), (198.1, "SO1"), (202.1, None), (150.0, None)])
+@pytest.mark.parametrize(
+    "length, expected",
+    [
+        (201.9, "SO1"),
+        pytest.param(198.1, "SO1", marks=pytest.mark.slow),  # `make test-fast` keeps one case either side of 2 s
+        (202.1, None),
+        pytest.param(150.0, None, marks=pytest.mark.slow),
+    ],
+)
 def test_duration_tolerance(logs, songs, length, expected):
     rows = plays_of(logs(log_row(length=length)), songs(song_row(duration=200.0)), tolerance=2.0).collect()
     assert rows[0]["song_id"] == expected
 
 
+@pytest.mark.slow
 def test_closest_duration_wins_among_songs_sharing_title_and_artist(logs, songs):
     catalog = songs(song_row(song_id="SO1", duration=201.5), song_row(song_id="SO2", duration=200.2))
     rows = plays_of(logs(log_row(length=200.0)), catalog).collect()
@@ -209,6 +218,7 @@ def test_mojibake_is_repaired_whatever_its_layers(spark, text, layers):
     assert (row["t"], row["other"]) == (text, "x")
 
 
+@pytest.mark.slow
 def test_a_two_layer_play_is_matched_to_its_song(logs, songs):
     catalog = songs(song_row(artist_name="Beyoncé", title="Déjà Vu", artist_id="ARB", duration=240.0))
     df = logs(log_row(artist=garble("Beyoncé", 2), song=garble("Déjà Vu", 2), length=240.0))
@@ -222,6 +232,7 @@ def test_text_that_is_not_mojibake_is_left_alone(spark, text):
     assert transform.repair_mojibake(df, "t").first()["t"] == text
 
 
+@pytest.mark.slow
 def test_songplay_ids_are_stable_and_independent_of_spark(logs, songs):
     df = logs(log_row(), log_row(itemInSession=1, ts=LATE_THURSDAY + 5))
     first = sorted(r["songplay_id"] for r in plays_of(df, songs(song_row())).collect())
@@ -233,6 +244,7 @@ def test_songplay_ids_are_stable_and_independent_of_spark(logs, songs):
     assert first == second == expected
 
 
+@pytest.mark.slow
 def test_user_agent_loses_its_literal_quotes(logs, songs):
     row = plays_of(logs(log_row(userAgent='"Mozilla/5.0 "quoted" (X11)"')), songs(song_row())).collect()[0]
     assert row["user_agent"] == 'Mozilla/5.0 "quoted" (X11)'
@@ -301,6 +313,7 @@ def test_rows_that_cannot_be_used_are_flagged_with_a_reason(logs):
     assert missing_page["source_file"] == "f.json" and '"itemInSession":3' in missing_page["raw"]
 
 
+@pytest.mark.slow
 def test_repeated_events_finds_what_the_window_would_flag_before_it_runs(logs):
     """A run caches the logs flagged without the repeat-finding window, and flags them again with it
     only when repeated_events finds an identity held twice by usable rows."""
@@ -326,6 +339,7 @@ def test_repeated_events_finds_what_the_window_would_flag_before_it_runs(logs):
     assert repeated(log_row(page="Home", userId=""), log_row(page="Home", userId=None)) == [2]
 
 
+@pytest.mark.slow
 def test_each_play_appears_once_whether_its_title_is_shared_or_not(logs, songs):
     catalog = songs(
         song_row(song_id="SO1", duration=201.5),
