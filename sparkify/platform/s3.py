@@ -16,13 +16,6 @@ from typing import Any, Dict, Iterator, Tuple
 from urllib.parse import quote, urlparse
 from xml.etree import ElementTree
 
-import boto3
-import botocore.session
-import urllib3
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.config import Config
-from botocore.credentials import Credentials
 from pyspark.sql import SparkSession
 
 from sparkify.core.config import Settings
@@ -123,6 +116,8 @@ def use_s3a_committers(spark: SparkSession) -> None:
 def _aws_client(service: str, settings: Settings, **extra: Any) -> Any:
     """A boto3 client in the [EMR] region with the job's credentials (the default AWS chain:
     environment, instance role, when dl.cfg has no keys)."""
+    import boto3  # noqa: PLC0415 (boto3 and urllib3: 0.6 s to import, which a local run never needs)
+
     aws = settings.aws
     return boto3.client(
         service,
@@ -137,6 +132,8 @@ def _aws_client(service: str, settings: Settings, **extra: Any) -> Any:
 def client(settings: Settings, max_connections: int = 10) -> Any:
     """An S3 client at the job's endpoint, for what S3A cannot do: conditional PUTs, many small
     GETs at once."""
+    from botocore.config import Config  # noqa: PLC0415 (boto3 and urllib3: 0.6 s to import, which a local run never needs)
+
     return _aws_client(
         "s3",
         settings,
@@ -161,6 +158,10 @@ class SignedS3:
     parse a 15,000-key listing; bench/small_reads.py). Connection failures and 5xx answers are retried 3 times."""
 
     def __init__(self, settings: Settings, bucket: str, connections: int = 10) -> None:
+        import botocore.session  # noqa: PLC0415 (boto3 and urllib3: 0.6 s to import, which a local run never needs)
+        import urllib3  # noqa: PLC0415
+        from botocore.credentials import Credentials  # noqa: PLC0415
+
         aws = settings.aws
         if aws.given:
             credentials = Credentials(aws.access_key_id, aws.secret_access_key, aws.session_token or None)
@@ -183,6 +184,10 @@ class SignedS3:
         self.pool = urllib3.PoolManager(maxsize=connections, retries=retries, timeout=timeout)
 
     def _request(self, url: str, what: str) -> bytes:
+        import urllib3  # noqa: PLC0415 (see __init__)
+        from botocore.auth import S3SigV4Auth  # noqa: PLC0415
+        from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+
         request = AWSRequest(method="GET", url=url, headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
         S3SigV4Auth(self.credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
         try:
