@@ -134,7 +134,7 @@ def test_every_table_is_snappy_compressed(sample_run):
 def test_the_cached_logs_get_a_partition_per_core_or_per_128_mib(spark):
     """Not the 64 of the repeat-finding window's shuffle, which a cached plan would keep for every later stage.
     Their identity hashes are counted in twice as many tasks, at most the shuffle's partitions."""
-    from sparkify.runs.engine import cached_partitions, repeat_count_partitions
+    from sparkify.runs.read import cached_partitions, repeat_count_partitions
 
     before = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", "64")
@@ -166,8 +166,9 @@ def test_big_logs_write_each_month_from_every_core(spark, settings, reference, t
     """Above SPREAD_MIN_RECORDS songplays and time are not shuffled into one task per month: each
     core writes a file into the months its rows fall in. Same rows, and the checks pass."""
     from sparkify.quality.checks import DEFAULT_CHECKS
+    from sparkify.runs import write
 
-    monkeypatch.setattr(engine, "SPREAD_MIN_RECORDS", 1_000)
+    monkeypatch.setattr(write, "SPREAD_MIN_RECORDS", 1_000)
     # Big logs' shuffles keep several partitions after adaptive execution (10M events: time and songplays 2 files
     # a month); the sample's few rows would be coalesced into one, and each core needs rows to write a file.
     spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")

@@ -129,7 +129,7 @@ def test_only_classic_songs_are_checked_as_written(spark, settings, tmp_path, mo
 
 def test_only_the_songs_table_of_one_row_files_is_held_for_the_checks():
     from sparkify.core.schemas import ARTISTS, SONGPLAYS, SONGS, TIME, USERS, songs_table_spec
-    from sparkify.runs.engine import HOLD_MAX_RECORDS, held_for_checks
+    from sparkify.runs.write import HOLD_MAX_RECORDS, held_for_checks
 
     classic = songs_table_spec(("year", "artist_id"))
     assert held_for_checks(classic, HOLD_MAX_RECORDS)
