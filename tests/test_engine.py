@@ -51,7 +51,6 @@ def memory_stream(spark, settings, per_batch):
 MEMORY = sources.Source(
     stream_frame=memory_stream,
     checkpoint=lambda settings: "_checkpoints/memory",
-    precheck=lambda settings: None,
 )
 
 

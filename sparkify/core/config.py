@@ -143,7 +143,8 @@ class Setting:
     default: str = ""
     env: str = ""
     choices: Tuple[Any, ...] = ()
-    hint: str = ""  # what to set, when the value is not one of ``choices``
+    hint: str = ""  # what to set, when the value is not one of ``choices`` (default: the choices)
+    noun: str = "a choice"  # what a value of ``choices`` is, for the message
 
 
 SETTINGS: Tuple[Setting, ...] = (
@@ -158,6 +159,7 @@ SETTINGS: Tuple[Setting, ...] = (
         "year",
         choices=SONGS_LAYOUTS,
         hint="`year` (the default) or `year, artist_id` (the classic layout)",
+        noun="a songs layout",
     ),
     Setting("ETL", "DURATION_TOLERANCE_SECONDS", "duration_tolerance", float, "2.0"),
     Setting("ETL", "MAX_REJECTED_SHARE", "max_rejected_share", float, "0.05"),
@@ -208,8 +210,7 @@ def _value(setting: Setting, raw: str, path: str) -> Any:
         shown = ", ".join(value) if isinstance(value, tuple) else value
         names = [str(c) for c in setting.choices]
         hint = setting.hint or (", ".join(names[:-1]) + " or " + names[-1])
-        what = "a songs layout" if setting.hint else "a choice"
-        raise UserError(f"{where} = {shown!r} is not {what}. Set {hint}.")
+        raise UserError(f"{where} = {shown!r} is not {setting.noun}. Set {hint}.")
     return value
 
 

@@ -16,6 +16,10 @@ def _no_jars(settings: Settings) -> str:
     return ""
 
 
+def _no_precheck(settings: Settings) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Source:
     """A source of events for the stream (``etl.py --stream --source NAME``). Song data always comes from
@@ -25,14 +29,14 @@ class Source:
     stream_frame: Callable[[SparkSession, Settings, int], DataFrame]
     # the stream's checkpoint (its offsets, batch ids) under the output root
     checkpoint: Callable[[Settings], str]
-    # before Spark starts: fail at once, naming what to fix
-    precheck: Callable[[Settings], None]
+    # before Spark starts: fail at once, naming what to fix (the input root is checked for every mode)
+    precheck: Callable[[Settings], None] = _no_precheck
     # jars the session needs on its class path, comma-separated ("" for none)
     jars: Callable[[Settings], str] = _no_jars
 
 
 SOURCES: Dict[str, Source] = {
-    "files": Source(files.stream_frame, files.checkpoint, files.precheck),
+    "files": Source(files.stream_frame, files.checkpoint),
     "kafka": Source(kafka.stream_frame, kafka.checkpoint, kafka.precheck, kafka.jars),
 }
 

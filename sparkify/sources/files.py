@@ -267,8 +267,3 @@ def stream_frame(spark: SparkSession, settings: Settings, files_per_batch: int) 
 def checkpoint(settings: Settings) -> str:
     """The stream's checkpoint under the output root."""
     return CHECKPOINT
-
-
-def precheck(settings: Settings) -> None:
-    """Before Spark starts: the input root holds song_data/ and log_data/ (a local one)."""
-    check_local_input(settings.input_root)
