@@ -92,11 +92,12 @@ TOO_LARGE = f"an event above {MAX_EVENT_BYTES:,} bytes (see raw): not an app eve
 NOT_UTF8 = "not valid UTF-8 (raw_base64 holds the line's bytes; raw shows U+FFFD for the bad ones): re-export as UTF-8"
 
 
-def flag_log_rows(logs: DataFrame, repeats: bool = True) -> DataFrame:
+def flag_log_rows(logs: DataFrame, repeats: bool = True, keep_raw: bool = False) -> DataFrame:
     """Add REASON to each raw log row (null: usable). An event is identified by (userId,
     sessionId, itemInSession, ts); a second copy of the same event is flagged as a repeat.
     ``repeats`` False: repeats are not looked for (the window below shuffles and sorts every row
-    with its raw text), for logs that ``repeated_events`` has shown to hold none."""
+    with its raw text), for logs that ``repeated_events`` has shown to hold none (or a stream, whose
+    state finds them: ``deduplicated``). ``keep_raw``: usable rows keep their raw text too."""
     reason = _first_reason(
         (F.col(RAW_TEXT).isNull(), EMPTY_MESSAGE),
         (F.octet_length(F.col(RAW_TEXT)) > MAX_EVENT_BYTES, TOO_LARGE),
@@ -115,7 +116,7 @@ def flag_log_rows(logs: DataFrame, repeats: bool = True) -> DataFrame:
         )
         repeat = (F.row_number().over(identity) > 1) & F.col(REASON).isNull()
         flagged = flagged.withColumn(REASON, F.when(repeat, F.lit(REPEAT)).otherwise(F.col(REASON)))
-    return _raw_of_rejects_only(flagged)
+    return flagged if keep_raw else _raw_of_rejects_only(flagged)
 
 
 def _raw_of_rejects_only(flagged: DataFrame) -> DataFrame:
@@ -171,13 +172,13 @@ def tally(flagged: DataFrame, count_plays: bool) -> DataFrame:
     return flagged.agg(*aggs)
 
 
-def flagged_events(logs: DataFrame, repeats: bool = True) -> DataFrame:
+def flagged_events(logs: DataFrame, repeats: bool = True, keep_raw: bool = False) -> DataFrame:
     """Parsed log rows -> each one flagged (``flag_log_rows``) and cleaned (``clean_events``), keeping
     what the quarantine needs of it (``rejected``). One frame, cached once by a run or a micro-batch:
     the counts and the quarantine read its flags, the tables its usable rows' clean columns; nothing
     downstream plans, compiles or runs the mojibake rounds again (public: songplays write 4.5-7.3 s ->
-    2.5 s). ``repeats``: see flag_log_rows."""
-    flagged = flag_log_rows(logs, repeats)
+    2.5 s). ``repeats``, ``keep_raw``: see flag_log_rows."""
+    flagged = flag_log_rows(logs, repeats, keep_raw)
     kept = [c for c in (SOURCE_FILE, RAW_TEXT, VALID_UTF8, ORIGIN, REASON) if c in flagged.columns]
     return clean_events(flagged, kept)
 
@@ -201,6 +202,86 @@ def identity_hash() -> Column:
     key instead of four columns with a string (10M events, warm: 8.6-14.8 s instead of 11.3-15.9 s; 1M:
     1.18-1.33 s instead of 1.37-1.63 s)."""
     return F.xxhash64("user_id", "session_id", "item_in_session", "ts")
+
+
+# --- a stream's repeats: Structured Streaming's state ---------------------------------------------
+
+KIND = "_kind"  # what a row of a stream's micro-batch is (``deduplicated``)
+EVENT, LATE, MOMENT = "event", "late", "moment"
+EVENT_TIME = "_event_time"  # the watermark's column: the event's start_time (null: never late)
+DEDUPE_KEY = "_dedupe_key"
+LATE_EVENT = (
+    "later than the stream's watermark ([STREAM] WATERMARK behind the latest event time seen): a repeat "
+    "this late cannot be told from a new event. If it is new, load its day with a batch run (--since)"
+)
+
+
+def deduplicated(flagged: DataFrame, watermark: str) -> DataFrame:
+    """A stream's flagged events (``flagged_events(..., repeats=False, keep_raw=True)``) without the
+    events its earlier micro-batches held, by Structured Streaming's state (``dropDuplicatesWithinWatermark``,
+    the watermark ``watermark`` behind the latest event time seen). Each row comes out as one of KIND:
+
+    - ``event``: an event not seen before (or a record that cannot be used: flagged, never deduplicated);
+    - ``late``: an event older than the watermark, not held by the state: quarantined (LATE_EVENT);
+    - ``moment``: the start_time of a usable NextSong event not seen before: a row of the time table.
+
+    A usable event enters the state operator as three rows: its ``event`` row (keyed by its identity,
+    at its event time), then a ``late`` twin (the same key, no event time: never dropped as late), then
+    for a play its ``moment`` (keyed by its start_time). The operator keeps the first row of a key it does
+    not hold: a new event on time comes out as its ``event`` row (the twin is then a repeat); a repeat
+    the state still holds comes out not at all; an event older than the watermark is dropped by the
+    operator as late, so its twin comes out, unless the state still holds its key (a repeat). Rows of
+    one input row stay in their order through the operator's shuffle (both come from one task). A
+    twin without an event time expires at the end of its micro-batch; so does a record that cannot be
+    used, keyed by a fresh uuid (its raw text may repeat)."""
+    usable = F.col(REASON).isNull()
+    kinds = (
+        F.when(usable & (F.col("page") == "NextSong"), F.array(*map(F.lit, (EVENT, LATE, MOMENT))))
+        .when(usable, F.array(F.lit(EVENT), F.lit(LATE)))
+        .otherwise(F.array(F.lit(EVENT)))
+    )
+    rows = flagged.withColumn(KIND, F.explode(kinds))
+    kind = F.col(KIND)
+    identity = F.concat_ws("|", F.coalesce(F.col("user_id"), F.lit("")), "session_id", "item_in_session", "ts")
+    key = (
+        F.when(~usable, F.concat(F.lit("rejected|"), F.expr("uuid()")))
+        .when(kind == MOMENT, F.concat(F.lit("moment|"), F.col("ts").cast("string")))
+        .otherwise(F.concat(F.lit("event|"), identity))
+    )
+    keyed = rows.select(
+        *[c for c in rows.columns if c != RAW_TEXT],
+        F.when(~usable | (kind == LATE), F.col(RAW_TEXT)).alias(RAW_TEXT),  # what the quarantine may need
+        key.alias(DEDUPE_KEY),
+        F.when(usable & (kind != LATE), F.col("start_time")).alias(EVENT_TIME),
+    )
+    return keyed.withWatermark(EVENT_TIME, watermark).dropDuplicatesWithinWatermark([DEDUPE_KEY])
+
+
+def batch_events(rows: DataFrame) -> DataFrame:
+    """A micro-batch's events (``deduplicated`` rows but the moments), late ones flagged LATE_EVENT."""
+    late = F.col(KIND) == LATE
+    events = rows.where(F.col(KIND) != MOMENT)
+    return events.withColumn(REASON, F.when(late, F.lit(LATE_EVENT)).otherwise(F.col(REASON)))
+
+
+def batch_moments(rows: DataFrame) -> DataFrame:
+    """A micro-batch's new play timestamps (``deduplicated``: each one once, never seen before)."""
+    return rows.where(F.col(KIND) == MOMENT)
+
+
+def batch_tally() -> Sequence[Column]:
+    """A micro-batch's counts over its ``deduplicated`` rows, as ``tally``'s (an Observation's
+    aggregates: no pass of their own), and ``months``: the (year, month) of its plays as "YYYYMM,…"."""
+    event = F.col(KIND) != MOMENT
+    ok = event & F.col(REASON).isNull() & (F.col(KIND) == EVENT)
+    month = F.year("start_time") * 100 + F.month("start_time")
+    return [
+        F.count(F.when(event, 1)).alias("read"),
+        F.count(F.when(ok, 1)).alias("used"),
+        F.count(F.when(event & ~ok, 1)).alias("rejected"),
+        F.count(F.when(ok & (F.col("page") == "NextSong"), 1)).alias("next_song"),
+        F.array_join(F.collect_set(F.when(F.col(KIND) == MOMENT, month).cast("string")), ",").alias("months"),
+    ]
 
 
 def clean_events(logs: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
@@ -315,10 +396,11 @@ def merge_users(new: DataFrame, old: DataFrame) -> DataFrame:
     return _conform(latest, USERS)
 
 
-def time_table(plays: DataFrame) -> DataFrame:
+def time_table(plays: DataFrame, distinct: bool = True) -> DataFrame:
     """One row per distinct play timestamp. Parts are in UTC (the session time zone).
-    week is the ISO week; weekday is ISO: 1 = Monday ... 7 = Sunday."""
-    moments = plays.select("start_time").distinct()
+    week is the ISO week; weekday is ISO: 1 = Monday ... 7 = Sunday. ``distinct`` False: ``plays``
+    holds each timestamp once already (a stream's ``batch_moments``)."""
+    moments = plays.select("start_time").distinct() if distinct else plays.select("start_time")
     parts = moments.select(
         "start_time",
         F.hour("start_time").alias("hour"),

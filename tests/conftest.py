@@ -174,9 +174,7 @@ def read_table(spark, root, name):
 
     table = TABLES_BY_NAME[name]
     df = read_output_table(spark, root.rstrip("/"), table)
-    cols = [
-        F.unix_millis(name).alias(name) if kind == "timestamp" else F.col(name) for name, kind in table.columns
-    ]
+    cols = [F.unix_millis(name).alias(name) if kind == "timestamp" else F.col(name) for name, kind in table.columns]
     return [tuple(r) for r in df.select(cols).collect()]
 
 

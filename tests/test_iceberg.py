@@ -117,9 +117,7 @@ def duckdb_rows(con, root):
     """Each table opened by its path with iceberg_scan; timestamps as epoch milliseconds."""
     found = {}
     for table in TABLES:
-        cols = ", ".join(
-            f"epoch_ms({name})" if kind == "timestamp" else name for name, kind in table.columns
-        )
+        cols = ", ".join(f"epoch_ms({name})" if kind == "timestamp" else name for name, kind in table.columns)
         found[table.name] = normal(con.execute(f"SELECT {cols} FROM iceberg_scan('{root}/{table.name}')").fetchall())
     return found
 

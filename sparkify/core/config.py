@@ -112,6 +112,9 @@ class Settings:
     # local output, else none) and in which database.
     catalog_type: str = "none"
     catalog_database: str = "sparkify"
+    # [STREAM] WATERMARK: how far behind the latest event time seen an event may arrive and still be told
+    # apart from a repeat (Structured Streaming's watermark; sparkify.transform.deduplicated)
+    stream_watermark: str = "1 hour"
     verbose: bool = False
     allow_bucket_root: bool = False  # --force: allow writing the tables at a bucket's root
 
@@ -128,6 +131,17 @@ def _flag(raw: str) -> bool:
 
 def _layout(raw: str) -> Tuple[str, ...]:
     return tuple(c.strip() for c in raw.split(",") if c.strip())
+
+
+_UNITS = ("second", "minute", "hour", "day")
+
+
+def duration(text: str) -> str:
+    """A duration as Spark reads one ("1 hour", "10 minutes", "90 seconds"); ValueError otherwise."""
+    parts = text.strip().lower().split()
+    if len(parts) != 2 or not parts[0].isdigit() or parts[1].rstrip("s") not in _UNITS:
+        raise ValueError(text)
+    return f"{int(parts[0])} {parts[1]}"
 
 
 @dataclass(frozen=True)
@@ -194,6 +208,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KAFKA", "TOPIC", "kafka.topic", str, "sparkify-events"),
     Setting("KAFKA", "STARTING_OFFSETS", "kafka.starting_offsets", str, "earliest"),
     Setting("KAFKA", "MAX_OFFSETS_PER_TRIGGER", "kafka.max_offsets_per_trigger", int, "100000"),
+    Setting("STREAM", "WATERMARK", "stream_watermark", duration, "1 hour"),
 )
 PATHS = ("input_root", "output_root")  # a relative local path in dl.cfg is relative to the file
 
@@ -204,8 +219,9 @@ def _value(setting: Setting, raw: str, path: str) -> Any:
     try:
         value = setting.parse(raw)
     except ValueError:
-        kind = "integer" if setting.parse is int else "number"
-        raise UserError(f"{where} = {raw!r} is not a {kind}. Set a number, e.g. {setting.default}.") from None
+        kind = {int: "an integer", float: "a number", duration: "a duration"}.get(setting.parse, "valid")
+        example = "a number" if setting.parse in (int, float) else "a number and a unit (seconds, minutes, hours, days)"
+        raise UserError(f"{where} = {raw!r} is not {kind}. Set {example}, e.g. {setting.default}.") from None
     if setting.choices and value not in setting.choices:
         shown = ", ".join(value) if isinstance(value, tuple) else value
         names = [str(c) for c in setting.choices]

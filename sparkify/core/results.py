@@ -69,6 +69,9 @@ class RunResult:
     catalog: Dict[str, Any] = field(default_factory=dict)
     status: str = "running"
     message: str = ""
+    spark_jobs: int = 0  # the Spark jobs the run started (a stream's micro-batch: its own)
+    # a stream's micro-batch: its id, the stream's checkpoint and query id, its watermark
+    stream: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def checks_failed(self) -> int:

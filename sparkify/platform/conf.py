@@ -233,7 +233,15 @@ def _common_conf(settings: Settings) -> Dict[str, str]:
         # legacy INT96 (deprecated, no statistics: no reader could skip row groups by time, and pandas
         # read naive times). Files written as INT96 by earlier runs stay readable beside them.
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        # A stream's state (the keys of the events it has seen: sparkify.transform.deduplicated) in RocksDB
+        # rather than in the JVM's heap, each micro-batch committing only its changes (a changelog) to the
+        # checkpoint instead of a snapshot of the whole store
+        "spark.sql.streaming.stateStore.providerClass": ROCKSDB_STATE_STORE,
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
     }
+
+
+ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
 
 def _local_conf(settings: Settings, log_bytes: Optional[int]) -> Dict[str, str]:

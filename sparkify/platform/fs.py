@@ -47,6 +47,19 @@ def _subfolders(spark: SparkSession, uri: str) -> List[str]:
     return sorted(status.getPath().getName() for status in fs.listStatus(path) if status.isDirectory())
 
 
+def file_names(spark: SparkSession, uri: str) -> List[str]:
+    """The names of the files directly in ``uri`` (none when it does not exist)."""
+    if is_local(uri):
+        try:
+            return sorted(e.name for e in os.scandir(local_path(uri)) if e.is_file())
+        except OSError:
+            return []
+    path, fs = hadoop_path(spark, uri)
+    if not fs.exists(path):
+        return []
+    return sorted(status.getPath().getName() for status in fs.listStatus(path) if status.isFile())
+
+
 def partition_keys_found(spark: SparkSession, uri: str) -> Tuple[str, ...]:
     """The partition columns of the Hive-style table at ``uri``, read from its folder names down its
     first partition folder (``year=1999/artist_id=AR1/``: year, artist_id); () when it has none."""

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, Optional, Set, Tuple
 
 from pyspark.sql import SparkSession
 
@@ -142,3 +142,11 @@ def remove_jvm_error_log() -> None:
         os.remove(JVM_ERROR_LOG)
     except OSError:
         pass
+
+
+def jobs_started(spark: SparkSession) -> Set[int]:
+    """The ids of the Spark jobs this thread's job group started so far (Spark's status tracker: a
+    public API; a stream's micro-batch runs in its query's group). The difference between two calls
+    counts the jobs a step ran."""
+    context = spark.sparkContext
+    return set(context.statusTracker().getJobIdsForGroup(context.getLocalProperty("spark.jobGroup.id")))

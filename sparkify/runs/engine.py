@@ -19,7 +19,7 @@ import sys
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from functools import partial
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence, Set
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -30,12 +30,12 @@ from sparkify.core.results import RunResult, Written, new_run_id
 from sparkify.core.schemas import SONGPLAYS
 from sparkify.platform.fs import join_uri, write_text
 from sparkify.platform.lock import OutputLock
-from sparkify.platform.session import run_failure
+from sparkify.platform.session import jobs_started, run_failure
 from sparkify.quality.checks import Check, run_checks
 from sparkify.runs.plan import CHECKS, FULL, INCREMENTAL, MICRO_BATCH, Job, Plan, make_plan, save_state
 from sparkify.runs.read import Inputs, read_inputs
 from sparkify.runs.timing import stage
-from sparkify.runs.write import build, play_months, publish, publish_rejects
+from sparkify.runs.write import build, play_months, publish, publish_batch, publish_rejects
 from sparkify.sinks import ParquetSink, read_table, sink_for
 
 
@@ -52,9 +52,11 @@ def run(
     run_id = job.run_id or new_run_id()
     result = RunResult(run_id=run_id, input_root=settings.input_root, output_root=settings.output_root)
     result.stages.update(session_seconds or {})
+    result.stream = dict(job.stream)
     sink = sink_for(spark, settings, result.run_id)
     held = nullcontext() if job.in_stream else OutputLock(settings, result.run_id, job.kind)
-    with held, _reported(spark, result, sink, settings), _catalog_opened(spark, settings, job) as opening:
+    reported = _reported(spark, result, sink, settings, jobs_started(spark))
+    with held, reported, _catalog_opened(spark, settings, job) as opening:
         if job.kind != MICRO_BATCH:  # (a micro-batch's stream recovered the output when it started)
             sink.recover()
         plan = make_plan(spark, settings, sink, job, result.stages)
@@ -64,7 +66,7 @@ def run(
         plays = _write(spark, settings, sink, plan, result, opening, checked=bool(checks)) if job.writes else None
         if checks:
             verify(spark, settings, checks, plan, plays, result, sink.as_written())
-        _conclude(spark, settings, sink, plan, result, opening, plays)
+        _conclude(spark, settings, sink, plan, result, opening)
     return result
 
 
@@ -83,7 +85,11 @@ def _write(
         inputs = read_inputs(spark, settings, plan, result)
         if opening:  # done with the folders of the tables it registered ahead, before any output is written
             opening.wait()
-        publish_rejects(sink, inputs, plan, result, settings)
+        if plan.job.kind == MICRO_BATCH:
+            tables, _ = build(sink, inputs, plan, settings, result.seconds)
+            publish_batch(sink, tables, inputs, plan, settings, result)
+            return None
+        publish_rejects(sink, inputs, result, settings)
         tables, plays = build(sink, inputs, plan, settings, result.seconds)
         publish(sink, tables, plan, settings, result, checked)
     finally:
@@ -99,7 +105,6 @@ def _conclude(
     plan: Plan,
     result: RunResult,
     opening: Optional[catalog.Opening],
-    plays: Optional[DataFrame],
 ) -> None:
     """The run's status and message, what it read (for the next incremental run), the catalog told."""
     result.status = "checks failed" if result.checks_failed else "ok"
@@ -108,7 +113,7 @@ def _conclude(
     result.message = result.message or plan.relaid
     save_state(spark, settings, plan, result.run_id)
     if plan.job.writes:
-        register_tables(spark, settings, result, sink, plan, plays, opening.ahead if opening else None)
+        register_tables(spark, settings, result, sink, plan, opening.ahead if opening else None)
 
 
 def register_tables(
@@ -117,7 +122,6 @@ def register_tables(
     result: RunResult,
     sink: ParquetSink,
     plan: Plan,
-    plays: Optional[DataFrame] = None,
     ahead: Optional[catalog.Registered] = None,
 ) -> None:
     """The tables this run wrote, by name in the catalog ([CATALOG] TYPE); recorded in the report. A
@@ -125,7 +129,7 @@ def register_tables(
     registered before they were written (``catalogs.open_in_background``)."""
     only: Sequence[str] = ()  # a batch run: all five (those it kept are checked unchanged)
     if plan.job.kind not in (FULL, INCREMENTAL):
-        if not _new_months(settings, plan, result, plays):
+        if not _new_months(settings, plan, result):
             return
         only = [t.table for t in result.tables]
     with stage(result.stages, "register in catalog", log=False):
@@ -134,12 +138,12 @@ def register_tables(
         result.catalog = asdict(registered)
 
 
-def _new_months(settings: Settings, plan: Plan, result: RunResult, plays: Optional[DataFrame]) -> bool:
+def _new_months(settings: Settings, plan: Plan, result: RunResult) -> bool:
     """Whether a stream's run wrote what its catalog does not know yet: the stream's start, songs and
     artists when it wrote them; a micro-batch, a month its catalog does not hold (remembered)."""
-    if plays is None:
+    if plan.months is None:
         return bool(result.tables)
-    months = set(play_months(plays)) if settings.catalog_type != "none" else set()
+    months = set(plan.months) if settings.catalog_type != "none" else set()
     new = not months <= plan.job.registered
     plan.job.registered |= months
     return new
@@ -163,9 +167,11 @@ def _catalog_opened(spark: SparkSession, settings: Settings, job: Job) -> Iterat
 
 
 @contextmanager
-def _reported(spark: SparkSession, result: RunResult, sink: ParquetSink, settings: Settings) -> Iterator[None]:
+def _reported(
+    spark: SparkSession, result: RunResult, sink: ParquetSink, settings: Settings, jobs_before: Set[int]
+) -> Iterator[None]:
     """The report is written whatever happens, with what the command says of a failure (a JVM that
-    died: its Java error and stage); what the run held is released."""
+    died: its Java error and stage) and the Spark jobs the run started; what the run held is released."""
     try:
         yield
     except Exception as exc:
@@ -180,6 +186,7 @@ def _reported(spark: SparkSession, result: RunResult, sink: ParquetSink, setting
             result.seconds["total"] = sum(
                 v for k, v in result.seconds.items() if k in ("extract", "transform", "load", "checks")
             )
+            result.spark_jobs = len(jobs_started(spark) - jobs_before)
             write_report(spark, result)
 
 

@@ -51,6 +51,7 @@ class Job:
     songs: Optional[DataFrame] = None  # a stream's usable songs: set by ``stream songs``, read by micro-batches
     totals: SourceCounts = field(default_factory=SourceCounts)  # a stream's records read and rejected so far
     registered: Set[Tuple[int, int]] = field(default_factory=set)  # a stream's months the catalog knows
+    stream: Dict[str, Any] = field(default_factory=dict)  # what a stream's reports say of it (checkpoint, ...)
 
     @property
     def in_stream(self) -> bool:
@@ -80,6 +81,7 @@ class Plan:
     nothing_new: str = ""  # why there is nothing to do ("" when there is)
     song_tree: Optional[InputTree] = None  # song_data/ as listed for the plan, read from that listing
     relaid: str = ""  # the songs table found in the other layout: rebuilt whole (the line that says so)
+    months: Optional[List[Tuple[int, int]]] = None  # a micro-batch's: the (year, month) of its plays, once counted
 
     @property
     def incremental(self) -> bool:

@@ -9,27 +9,29 @@ from dataclasses import dataclass
 from typing import Optional
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 
 from sparkify import transform
 from sparkify.core.config import Settings
 from sparkify.core.results import RunResult, SourceCounts
-from sparkify.core.schemas import LOG_SCHEMA
 from sparkify.platform.fs import FileListing, count_input, join_uri
 from sparkify.runs.plan import Plan
 from sparkify.runs.timing import stage
-from sparkify.sources.files import parse_json_lines, read_logs, read_songs
+from sparkify.sources.files import read_logs, read_songs
 
 
 @dataclass(frozen=True)
 class Inputs:
     """The sources, parsed and flagged, cached for the run (None: not read by this run); the logs cleaned
     too (``transform.flagged_events``). ``clean_songs``: the usable songs, cleaned, when the run was given
-    them (a stream's micro-batch) rather than reading song_data/."""
+    them (a stream's micro-batch) rather than reading song_data/. A micro-batch's ``moments``: its new play
+    timestamps (``read_batch``)."""
 
     songs: Optional[DataFrame]
     logs: Optional[DataFrame]
     clean_songs: Optional[DataFrame] = None
+    moments: Optional[DataFrame] = None
+    cached: Optional[DataFrame] = None
 
     def usable_songs(self) -> DataFrame:
         if self.clean_songs is not None:
@@ -38,7 +40,7 @@ class Inputs:
         return transform.clean_songs(transform.usable(self.songs))
 
     def release(self) -> None:
-        for frame in (self.songs, self.logs):
+        for frame in (self.songs, self.logs, self.cached):
             if frame is not None:
                 frame.unpersist()
 
@@ -53,26 +55,39 @@ def read_inputs(spark: SparkSession, settings: Settings, plan: Plan, result: Run
                 parsed = read_songs(spark, settings, plan.song_tree)
                 songs = transform.flag_song_rows(parsed).persist(StorageLevel.MEMORY_AND_DISK)
                 result.sources["song_data"] = count_source(songs, plan.song_listing, plays=False)
+        if plan.job.lines is not None:
+            return read_batch(plan, result)
         if plan.reads_logs:
             logs = _read_logs(spark, settings, plan, result)
     return Inputs(songs, logs, plan.job.songs if not plan.reads_songs else None)
 
 
+def read_batch(plan: Plan, result: RunResult) -> Inputs:
+    """A stream's micro-batch: its rows as the stream's state let them through (``transform.deduplicated``:
+    parsed, flagged, cleaned, repeats gone), cached by one pass that counts them too (an Observation), and
+    the (year, month) of its plays into ``plan.months``."""
+    counted = Observation("micro-batch")
+    cached = plan.job.lines.observe(counted, *transform.batch_tally()).persist(StorageLevel.MEMORY_AND_DISK)
+    with stage(result.stages, "read batch (source, state, parse, cache, count)", log=False):
+        cached.count()
+    got = counted.get
+    result.sources["log_data"] = SourceCounts(
+        read=got["read"], used=got["used"], rejected=got["rejected"], next_song=got["next_song"]
+    )
+    plan.months = sorted((int(m) // 100, int(m) % 100) for m in got["months"].split(",") if m)
+    events, moments = transform.batch_events(cached), transform.batch_moments(cached)
+    return Inputs(None, events, plan.job.songs, moments=moments, cached=cached)
+
+
 def _read_logs(spark: SparkSession, settings: Settings, plan: Plan, result: RunResult) -> DataFrame:
     with stage(result.stages, "list input", log=False):
-        if plan.job.lines is not None:  # a micro-batch: bounded by the source's files or offsets per batch
-            listing = FileListing(0, 0, 0)
-        elif plan.incremental:
+        if plan.incremental:
             sizes = sum(status[0] for status in plan.log_statuses.values() if status)
             listing = FileListing(len(plan.log_statuses), sizes, 0)
         else:
             listing = count_input(spark, join_uri(settings.input_root, "log_data"))
     with stage(result.stages, "read logs (parse, flag repeats, cache, count)", log=False):
-        if plan.job.lines is not None:
-            parsed = parse_json_lines(plan.job.lines, LOG_SCHEMA)
-        else:
-            parsed = read_logs(spark, settings, plan.log_files)
-        logs = cached_logs(spark, parsed, listing.bytes)
+        logs = cached_logs(spark, read_logs(spark, settings, plan.log_files), listing.bytes)
         result.sources["log_data"] = count_source(logs, listing, plays=True)
     return logs
 

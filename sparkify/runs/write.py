@@ -35,17 +35,14 @@ from sparkify.sinks import ParquetSink, quarantine_path
 # --- quarantine ---------------------------------------------------------------------------------
 
 
-def publish_rejects(sink: ParquetSink, inputs: Inputs, plan: Plan, result: RunResult, settings: Settings) -> None:
+def publish_rejects(sink: ParquetSink, inputs: Inputs, result: RunResult, settings: Settings) -> None:
     """Quarantine what cannot be used. A run (and a stream's start) stops before any table is written when
-    too much is; a micro-batch never stops for bad events: it warns (``alert_rejects``)."""
+    too much is. (A micro-batch never stops for bad events: ``publish_batch`` quarantines them and warns.)"""
     read = ((inputs.songs, "song_data"), (inputs.logs, "log_data"))
     rejects = [transform.rejected(frame, name) for frame, name in read if frame is not None]
     with stage(result.seconds, "load", log=False), stage(result.stages, "write _quarantine", log=False):
         result.quarantine.append(sink.quarantine(reduce(DataFrame.unionByName, rejects)))
-    if plan.job.kind == MICRO_BATCH:
-        alert_rejects(result, plan.job.totals, settings)
-    else:
-        check_rejects(result.sources, settings, quarantine_path(settings.output_root, result.run_id))
+    check_rejects(result.sources, settings, quarantine_path(settings.output_root, result.run_id))
 
 
 def check_rejects(sources: Dict[str, SourceCounts], settings: Settings, quarantine: str) -> None:
@@ -97,6 +94,8 @@ def build(
             plan.job.songs.count()
             tables = {SONGS.name: transform.songs_table(songs), ARTISTS.name: transform.artists_table(songs)}
             return ({} if plan.songs_kept else tables), None
+        if plan.job.kind == MICRO_BATCH:
+            return _batch_tables(sink, inputs, songs, settings), None
         events = transform.usable(inputs.logs)  # cleaned as they were cached
         tables = transform.star_schema(songs, events, sink.read(USERS), settings.duration_tolerance)
         plays = transform.song_plays(events)
@@ -106,12 +105,25 @@ def build(
                 old = sink.read(table, months)
                 if old is not None:
                     tables[table.name] = transform.upsert(tables[table.name], old, key, table)
-        if plan.job.kind == MICRO_BATCH:
-            for table, key in ((SONGPLAYS, "songplay_id"), (TIME, "start_time")):
-                tables[table.name] = sink.unseen(table, tables[table.name], key, plan.job.batch_id)
-        if plan.songs_kept or plan.job.kind == MICRO_BATCH:
+        if plan.songs_kept:
             del tables[SONGS.name], tables[ARTISTS.name]
     return tables, plays
+
+
+def _batch_tables(sink: ParquetSink, inputs: Inputs, songs: DataFrame, settings: Settings) -> Dict[str, DataFrame]:
+    """A micro-batch's rows (the stream's state let through only events it had not seen: nothing is read
+    back from the tables): its plays matched to the stream's songs, its new play timestamps, its users merged
+    into the table's (Iceberg: by MERGE INTO, the batch's users only; Parquet has no row-level merge: the
+    users file is read and written again)."""
+    events = transform.usable(inputs.logs)
+    assert inputs.moments is not None
+    known = None if sink.merges_rows else sink.read(USERS)
+    plays = transform.song_plays(events)
+    return {
+        USERS.name: transform.users_table(events, known),
+        TIME.name: transform.time_table(inputs.moments, distinct=False),
+        SONGPLAYS.name: transform.songplays_table(plays, songs, settings.duration_tolerance),
+    }
 
 
 def play_months(plays: DataFrame) -> List[Tuple[int, int]]:
@@ -164,12 +176,32 @@ def publish(
                     result.tables.append(_publish_table(sink, table, tables[table.name], plan, result, checked))
 
 
+def publish_batch(
+    sink: ParquetSink, tables: Dict[str, DataFrame], inputs: Inputs, plan: Plan, settings: Settings, result: RunResult
+) -> None:
+    """A micro-batch: its users merged, its new time rows and plays appended under its batch id
+    (``sink.append_batch``: a batch replayed after a crash replaces its own files or commits nothing again),
+    its rejects quarantined and counted against the reject limit (a warning). A batch of nothing (Spark's run
+    after the watermark moved, to drop expired state) writes nothing."""
+    counts = result.sources["log_data"]
+    with stage(result.seconds, "load", log=False):
+        if counts.used:
+            with stage(result.stages, "write users", log=False):
+                result.tables.append(sink.replace(USERS, tables[USERS.name]))
+        for table in (TIME, SONGPLAYS):
+            if counts.next_song:
+                with stage(result.stages, f"write {table.name}", log=False):
+                    result.tables.append(sink.append_batch(table, tables[table.name], plan.job.batch_id))
+        if counts.rejected:
+            with stage(result.stages, "write _quarantine", log=False):
+                result.quarantine.append(sink.quarantine(transform.rejected(inputs.logs, "log_data")))
+    alert_rejects(result, plan.job.totals, settings)
+
+
 def _publish_table(
     sink: ParquetSink, table: Table, frame: DataFrame, plan: Plan, result: RunResult, checked: bool
 ) -> Written:
     records = max(result.sources[s].read for s in table.sources if s in result.sources)
-    if plan.job.kind == MICRO_BATCH and table in (TIME, SONGPLAYS):
-        return sink.append_batch(table, frame, plan.job.batch_id)
     hold = checked and held_for_checks(table, records, s3.is_s3(sink.root))
     if table in (TIME, SONGPLAYS):
         return sink.replace_partitions(table, frame, hold, records > SPREAD_MIN_RECORDS)

@@ -122,6 +122,8 @@ def create_statement(ident: str, table: Table, partition_by: Tuple[str, ...]) ->
 class IcebergSink(ParquetSink):
     """The output root as Iceberg tables: one atomic commit per table write (see the module's doc)."""
 
+    merges_rows = True  # users by MERGE INTO: a micro-batch merges its own users only
+
     def __init__(self, spark: SparkSession, settings: Settings, run_id: str) -> None:
         super().__init__(spark, settings, run_id)
         self.catalog = catalog_for(spark, settings.output_root)
@@ -243,30 +245,15 @@ class IcebergSink(ParquetSink):
         return self._committed(spec, begun)
 
     def batch_committed(self, table: Table, batch_id: int, query: str = "") -> bool:
-        """Whether a commit of the table's current history appended micro-batch ``batch_id`` (of the
-        streaming query ``query``, when known). Walks back from the latest commit to the batch before it."""
+        """Whether the table's latest commit appended micro-batch ``batch_id`` (of the streaming query
+        ``query``, when known): a batch replayed after a crash is the stream's latest, and nothing else
+        commits to the table while the stream holds the output."""
         if not self.exists(table):
             return False
-        for snapshot in snapshot_lineage(self.spark, self.ident(table)):
-            summary = snapshot.summary or {}
-            found = summary.get(BATCH_KEY)
-            if found is not None and (not query or summary.get(QUERY_KEY) in (None, query)):
-                if int(found) == batch_id:
-                    return True
-                if int(found) < batch_id:
-                    return False
-        return False
-
-    def unseen(self, table: Table, rows: DataFrame, key: str, batch_id: int) -> DataFrame:
-        """Rows whose key is not yet in the table's (year, month) partitions they fall in (a batch
-        already committed is skipped whole by append_batch)."""
-        if not self.exists(table):
-            return rows
-        months = rows.select("year", "month").distinct()
-        written = (
-            self.spark.table(self.ident(table)).join(F.broadcast(months), on=["year", "month"], how="inner").select(key)
-        )
-        return rows.join(written, on=key, how="left_anti")
+        latest = current_snapshot(self.spark, self.ident(table))
+        summary = (latest.summary or {}) if latest is not None else {}
+        same_query = not query or summary.get(QUERY_KEY) in (None, query)
+        return same_query and summary.get(BATCH_KEY) == str(batch_id)
 
     def _committed(self, table: Table, begun: float, total: bool = False, added: bool = True) -> Written:
         """What the table's latest commit did, from its snapshot summary: rows written (``total``: the

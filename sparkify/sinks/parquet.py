@@ -102,6 +102,8 @@ class ParquetSink:
 
     ``close()`` releases what the run held and drops its staging folder; call it in ``finally``."""
 
+    merges_rows = False  # no row-level merge: a table that changes is written again (users)
+
     def __init__(self, spark: SparkSession, settings: Settings, run_id: str) -> None:
         self.spark, self.root, self.run_id = spark, settings.output_root, run_id
         self.staging = join_uri(self.root, STAGING, run_id)
@@ -197,8 +199,10 @@ class ParquetSink:
         name = batch_file(batch_id)
         base = root.toUri().getPath().rstrip("/")
         files = fs.listFiles(root, True)
+        folders, moved, sizes = set(), 0, 0
         while files.hasNext():
-            source = files.next().getPath()
+            status = files.next()
+            source = status.getPath()
             if not source.getName().endswith(".parquet"):
                 continue
             folder = source.getParent().toUri().getPath()[len(base) :].strip("/")
@@ -208,23 +212,11 @@ class ParquetSink:
                 fs.delete(target, False)
             if not fs.rename(source, target):
                 raise RuntimeError(f"could not move {source} to {target}")
+            folders.add(folder)
+            moved, sizes = moved + 1, sizes + status.getLen()
         fs.delete(root, True)
-        return self._written(table.name, live, rows, len(table.partition_by), begun)
-
-    def unseen(self, table: Table, rows: DataFrame, key: str, batch_id: int) -> DataFrame:
-        """Rows whose key is not yet in the table's (year, month) partitions they fall in; the
-        files of this same batch do not count (a replayed batch replaces them)."""
-        if not self.exists(table):
-            return rows
-        months = rows.select("year", "month").distinct()
-        written = (
-            self.spark.read.schema(table.ddl)
-            .parquet(table_path(self.root, table))
-            .where(~F.col("_metadata.file_name").endswith(batch_file(batch_id)))
-            .join(F.broadcast(months), on=["year", "month"], how="inner")
-            .select(key)
-        )
-        return rows.join(written, on=key, how="left_anti")
+        listing = FileListing(moved, sizes, len(folders))  # what this batch added
+        return self._written(table.name, live, rows, len(table.partition_by), begun, sorted(folders), listing)
 
     def quarantine(self, rejects: DataFrame, run_id: Optional[str] = None) -> Written:
         """Rejected records as JSON lines under OUTPUT/_quarantine/run=<run id>/source=<song_data|
