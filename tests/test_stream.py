@@ -45,6 +45,18 @@ def test_available_now_gives_the_batch_tables(spark, settings, sample_run, tmp_p
     assert contents(spark, out) == contents(spark, batch_root)
 
 
+def batch_reading(checkpoint, name):
+    """The id of the micro-batch of a file-source stream that read the file ``name`` (None: none yet), from
+    the source's log in the checkpoint (sources/0/<batch id>: a version line, then one JSON line per file)."""
+    log = os.path.join(checkpoint, "sources", "0")
+    for entry in sorted(n for n in os.listdir(log) if n.isdigit()) if os.path.isdir(log) else []:
+        with open(os.path.join(log, entry), encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("{") and json.loads(line)["path"].endswith(name):
+                    return json.loads(line)["batchId"]
+    return None
+
+
 def wait_for(condition, job, what, seconds=600):
     deadline = time.monotonic() + seconds
     while not condition():
