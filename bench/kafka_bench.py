@@ -44,8 +44,10 @@ needed, every other field as it is, but each message's ts (event time, epoch ms)
 + the message's index in the run: strictly increasing over the whole benchmark (a run starts at the
 wall clock, or 1 ms after the previous run's last event if that is later), so every songplay_id is new
 and no event is older than the stream's watermark. Event time keeps pace with the wall clock at 1,000
-events/s and runs ahead of it at higher rates (10k/s × 30 s: ~5 min ahead at the end; the drain of
-200,000: ~3 min); the watermark (1 hour by default) is far behind either way.
+events/s and runs ahead of it at higher rates (10k/s × 30 s: ~4.5 min ahead at the end, 20k/s ~9.5 min,
+the drain of 200,000 ~3 min; a lead carries over to the next run only where it exceeds the wait between
+them: at most ~17 min with the defaults); the watermark (1 hour by default) stays behind every event.
+Each run's first_ts/last_ts and event_time_ahead_at_produce_end (s) are in the results.
 The stream reads song_data/ of --songs (default data/sample) once, at its start.
 Raw results go to bench/results/kafka.json (kafka-iceberg.json with --format iceberg); see bench/KAFKA.md.
 """
