@@ -248,9 +248,12 @@ def deduplicated(flagged: DataFrame, watermark: str) -> DataFrame:
         .when(kind == MOMENT, F.concat(F.lit("moment|"), F.col("ts").cast("string")))
         .otherwise(F.concat(F.lit("event|"), identity))
     )
+    # each row carries only what its kind needs through the operator's shuffle: a twin what the quarantine
+    # keeps of it, a moment its start_time, an event all but its raw text (a rejected record's: all)
+    needs = {RAW_TEXT: ~usable | (kind == LATE), "start_time": kind != LATE}
+    quarantined = (SOURCE_FILE, VALID_UTF8, ORIGIN, REASON, KIND)
     keyed = rows.select(
-        *[c for c in rows.columns if c != RAW_TEXT],
-        F.when(~usable | (kind == LATE), F.col(RAW_TEXT)).alias(RAW_TEXT),  # what the quarantine may need
+        *[c if c in quarantined else F.when(needs.get(c, kind == EVENT), F.col(c)).alias(c) for c in rows.columns],
         key.alias(DEDUPE_KEY),
         F.when(usable & (kind != LATE), F.col("start_time")).alias(EVENT_TIME),
     )

@@ -94,6 +94,8 @@ def execute(
     """The job from settings to exit code: 0 ok, 1 a check failed, 2 a problem the user can fix.
     ``mode``: full, incremental (``days``), stream (``stream``: its options) or checks."""
     settings = prepare(settings) if mode != "checks" else settings
+    if mode == "stream" and settings.jit == "auto":  # a stream runs for long: worth C2's compiled code
+        settings = settings.with_overrides(jit="tiered")
     source = source_named((stream or {}).get("source", "files")) if mode == "stream" else None
     if source is not None:
         source.precheck(settings)

@@ -7,7 +7,6 @@ import sys
 from functools import reduce
 from typing import Dict, List, Optional, Tuple
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -89,9 +88,9 @@ def build(
     only the rows its table does not hold yet. A stream's start builds songs and artists only (no plays)."""
     with stage(seconds, "transform", log=plan.job.announced):
         songs = inputs.usable_songs()
-        if plan.job.kind == STREAM_SONGS:  # kept for the stream's micro-batches (run_stream unpersists them)
-            plan.job.songs = songs.persist(StorageLevel.MEMORY_AND_DISK)
-            plan.job.songs.count()
+        if plan.job.kind == STREAM_SONGS:  # kept for the stream's micro-batches, as a plan of one step
+            # (a local checkpoint: each micro-batch's joins with it would analyse the read of song_data/ again)
+            songs = plan.job.songs = songs.localCheckpoint(eager=True)
             tables = {SONGS.name: transform.songs_table(songs), ARTISTS.name: transform.artists_table(songs)}
             return ({} if plan.songs_kept else tables), None
         if plan.job.kind == MICRO_BATCH:
@@ -114,10 +113,10 @@ def _batch_tables(sink: ParquetSink, inputs: Inputs, songs: DataFrame, settings:
     """A micro-batch's rows (the stream's state let through only events it had not seen: nothing is read
     back from the tables): its plays matched to the stream's songs, its new play timestamps, its users merged
     into the table's (Iceberg: by MERGE INTO, the batch's users only; Parquet has no row-level merge: the
-    users file is read and written again)."""
+    users file is read, by the write that replaces it, and written again)."""
     events = transform.usable(inputs.logs)
     assert inputs.moments is not None
-    known = None if sink.merges_rows else sink.read(USERS)
+    known = None if sink.merges_rows else sink.read_lazily(USERS)
     plays = transform.song_plays(events)
     return {
         USERS.name: transform.users_table(events, known),

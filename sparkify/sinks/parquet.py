@@ -139,6 +139,12 @@ class ParquetSink:
         self._held.append(frame)
         return frame
 
+    def read_lazily(self, table: Table) -> Optional[DataFrame]:
+        """A table already in the output as a plan to read it (None when there is none): for a write that
+        replaces it without an in-place overwrite (``_publish``: staging locally, the committer's commit on S3),
+        so its old files are all read before any is replaced. (A stream's micro-batch: its users.)"""
+        return self.spark.read.schema(table.ddl).parquet(table_path(self.root, table)) if self.exists(table) else None
+
     def release(self) -> None:
         """Drop the old tables held in memory: once replaced, a cached copy would be served for
         the same path (the checks would read the old users)."""
