@@ -237,12 +237,12 @@ class IcebergSink(ParquetSink):
         spec = self._ensure(table)
         query = self.spark.sparkContext.getLocalProperty("sql.streaming.queryId") or ""
         if self.batch_committed(table, batch_id, query):
-            return self._committed(spec, begun, added=False)
+            return Written(table.name, table_path(self.root, table), 0, 0, 0, 0, time.monotonic() - begun)
         summary = {BATCH_KEY: str(batch_id)}
         if query:
             summary[QUERY_KEY] = query
         self._writer(table, df, **summary).append()
-        return self._committed(spec, begun)
+        return self._committed(spec, begun, added_only=True)
 
     def batch_committed(self, table: Table, batch_id: int, query: str = "") -> bool:
         """Whether the table's latest commit appended micro-batch ``batch_id`` (of the streaming query
@@ -255,22 +255,27 @@ class IcebergSink(ParquetSink):
         same_query = not query or summary.get(QUERY_KEY) in (None, query)
         return same_query and summary.get(BATCH_KEY) == str(batch_id)
 
-    def _committed(self, table: Table, begun: float, total: bool = False, added: bool = True) -> Written:
+    def _committed(self, table: Table, begun: float, total: bool = False, added_only: bool = False) -> Written:
         """What the table's latest commit did, from its snapshot summary: rows written (``total``: the
-        table's rows, as a whole-table write), the table's data files, bytes and partitions."""
+        table's rows, as a whole-table write), the table's data files, bytes and partitions. ``added_only``
+        (a micro-batch's append): the files, bytes and partitions that commit added, with no further query."""
         ident = self.ident(table)
         snapshot = current_snapshot(self.spark, ident)
         summary: Dict[str, str] = dict(snapshot.summary or {}) if snapshot is not None else {}
-        rows = int(summary.get("total-records" if total else "added-records", 0)) if added else 0
-        partitions = 0
-        if table.partition_by and snapshot is not None:  # the public ``partitions`` metadata table
+        rows = int(summary.get("total-records" if total else "added-records", 0))
+        scope = "added" if added_only else "total"
+        if added_only:
+            partitions = int(summary.get("changed-partition-count", 0))
+        elif table.partition_by and snapshot is not None:  # the public ``partitions`` metadata table
             partitions = self.spark.sql(f"SELECT COUNT(*) FROM {ident}.partitions").first()[0]
+        else:
+            partitions = 0
         return Written(
             table=table.name,
             path=table_path(self.root, table),
             rows=rows,
-            files=int(summary.get("total-data-files", 0)),
-            bytes=int(summary.get("total-files-size", 0)),
+            files=int(summary.get(f"{scope}-data-files", 0)),
+            bytes=int(summary.get(f"{scope}-files-size", 0)),
             partitions=partitions,
             seconds=time.monotonic() - begun,
         )
