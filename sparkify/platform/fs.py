@@ -36,28 +36,24 @@ def path_exists(spark: SparkSession, uri: str) -> bool:
 
 def _subfolders(spark: SparkSession, uri: str) -> List[str]:
     """The names of the folders directly in ``uri`` (none when it does not exist)."""
-    if is_local(uri):
-        try:
-            return sorted(e.name for e in os.scandir(local_path(uri)) if e.is_dir())
-        except OSError:
-            return []
-    path, fs = hadoop_path(spark, uri)
-    if not fs.exists(path):
-        return []
-    return sorted(status.getPath().getName() for status in fs.listStatus(path) if status.isDirectory())
+    return _names(spark, uri, folders=True)
 
 
 def file_names(spark: SparkSession, uri: str) -> List[str]:
     """The names of the files directly in ``uri`` (none when it does not exist)."""
+    return _names(spark, uri, folders=False)
+
+
+def _names(spark: SparkSession, uri: str, folders: bool) -> List[str]:
     if is_local(uri):
         try:
-            return sorted(e.name for e in os.scandir(local_path(uri)) if e.is_file())
+            return sorted(e.name for e in os.scandir(local_path(uri)) if e.is_dir() == folders)
         except OSError:
             return []
     path, fs = hadoop_path(spark, uri)
     if not fs.exists(path):
         return []
-    return sorted(status.getPath().getName() for status in fs.listStatus(path) if status.isFile())
+    return sorted(status.getPath().getName() for status in fs.listStatus(path) if status.isDirectory() == folders)
 
 
 def partition_keys_found(spark: SparkSession, uri: str) -> Tuple[str, ...]:
