@@ -260,3 +260,18 @@ def _wait_with(stub):
         return real(stub, *args, **kwargs)
 
     return waiting
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_an_unknown_mode_is_exit_2_naming_the_key(tmp_path, capsys):
+    config = write_config(tmp_path, mode="fargate", execution_role_arn=ROLE)
+    assert emr.main(["submit", "--config", config]) == 2
+    assert "[EMR] MODE = 'fargate'" in capsys.readouterr().err
+
+
+def test_help_explains_the_serverless_options(capsys):
+    with pytest.raises(SystemExit) as stop:
+        emr.main(["submit", "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert "--serverless" in out and "--application-id" in out and "APPLICATION_ID" in out
