@@ -543,8 +543,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help="upload the code and run etl.py as a Spark step",
         description="Upload etl.py, the sparkify package (zip) and dl.cfg (its [AWS] values blanked) to "
         "[EMR] CODE_URI, then run etl.py as a spark-submit step on a new cluster that terminates after it, "
-        "or on a running cluster. Waits for the step unless --no-wait. Exit code: 0 completed (or submitted), "
-        "1 the step failed, was cancelled or interrupted, 2 a problem to fix.",
+        "or on a running cluster; with --serverless ([EMR] MODE = serverless), as an EMR Serverless job run. Waits "
+        "for it unless --no-wait. Exit code: 0 completed (or submitted), 1 it failed, was cancelled or interrupted, "
+        "2 a problem to fix.",
     )
     sub.add_argument(
         "--config", default=DEFAULT_CONFIG, help="settings file with an [EMR] section; default: %(default)s"
