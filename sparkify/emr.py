@@ -1,4 +1,4 @@
-"""python -m sparkify.emr submit: the job on an EMR cluster (sparkify.cli.emr)."""
+"""python -m sparkify.emr submit: the job on an EMR cluster or EMR Serverless (sparkify.cli.emr)."""
 
 import sys
 

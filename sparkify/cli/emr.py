@@ -3,6 +3,12 @@
 python -m sparkify.emr submit                          # settings from the [EMR] section of dl.cfg
 python -m sparkify.emr submit --cluster-id j-XXXXXXXX  # a step on a running cluster
 python -m sparkify.emr submit --no-wait                # submit and return at once
+python -m sparkify.emr submit --serverless             # a job run on EMR Serverless ([EMR] MODE = serverless)
+
+EMR Serverless (sparkify.cli.emr_serverless says what the image has and what travels with the job): the same
+upload, then a job run of etl.py on the application [EMR] APPLICATION_ID (or --application-id), else on
+sparkify-etl, created when absent; [EMR] EXECUTION_ROLE_ARN is required. Exit codes as for a step (SUCCESS 0,
+FAILED or CANCELLED 1).
 
 Exit code: 0 the step completed (or was submitted, with --no-wait), 1 the step failed, was
 cancelled or interrupted, 2 a problem to fix (config, credentials, AWS refused a request).
@@ -26,6 +32,7 @@ from urllib.parse import urlparse
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from sparkify.cli import emr_serverless as serverless
 from sparkify.core.config import DEFAULT_CONFIG, PACKAGE_DIR, REPO_ROOT, EmrSettings, Settings, load_settings
 from sparkify.core.errors import UserError
 
@@ -214,13 +221,13 @@ def build_step_args(code_uri: str, input_uri: str, output_uri: str, table_format
         "--files",
         f"{code}/{CONFIG_NAME}",
         f"{code}/{ETL_NAME}",
-        "--config",
-        CONFIG_NAME,
-        "--input",
-        to_emr_uri(input_uri),
-        "--output",
-        to_emr_uri(output_uri),
+        *etl_arguments(input_uri, output_uri),
     ]
+
+
+def etl_arguments(input_uri: str, output_uri: str) -> List[str]:
+    """etl.py's arguments on EMR (a step or an EMR Serverless job run): the config shipped beside it, input, output."""
+    return ["--config", CONFIG_NAME, "--input", to_emr_uri(input_uri), "--output", to_emr_uri(output_uri)]
 
 
 def build_step(
@@ -478,6 +485,52 @@ def submit(
     return client, target_cluster, step_id
 
 
+def check_serverless_settings(emr: EmrSettings, config_path: str) -> None:
+    if not emr.execution_role_arn.strip():
+        raise UserError(
+            f"No role for the EMR Serverless job run: set EXECUTION_ROLE_ARN in the [EMR] section of {config_path} "
+            "to an IAM role EMR Serverless can assume, e.g. arn:aws:iam::123456789012:role/sparkify-emr-serverless."
+        )
+
+
+def submit_serverless(
+    settings: Settings,
+    config_path: str,
+    application_id: Optional[str],
+    input_uri: Optional[str],
+    output_uri: Optional[str],
+    session: Any,
+    out: TextIO,
+    repo_root: str = REPO_ROOT,
+) -> Tuple[Any, str, str, str]:
+    """Upload the code and start an EMR Serverless job run; return (client, application id, job run id, log URI)."""
+    emr = settings.emr
+    check_emr_settings(emr, config_path)
+    check_serverless_settings(emr, config_path)
+    code_uri = require_s3(emr.code_uri, "[EMR] CODE_URI")
+    source, target = resolve_io(emr, config_path, input_uri, output_uri)
+    log_uri = log_uri_for(emr, code_uri)
+
+    uploaded = upload_code(session.client("s3"), config_path, code_uri, repo_root)
+    print(f"Uploaded {', '.join(uploaded.values())} (the [AWS] values blanked in {CONFIG_NAME})", file=out)
+    client = session.client("emr-serverless")
+    app_id = serverless.ensure_application(
+        client, (application_id or emr.application_id).strip(), emr.release_label, out
+    )
+    conf = serverless.iceberg_conf(iceberg_spark_conf(target)) if settings.table_format == "iceberg" else {}
+    request = serverless.build_job_run_request(
+        app_id,
+        emr.execution_role_arn.strip(),
+        uploaded[ETL_NAME],
+        etl_arguments(source, target),
+        serverless.spark_submit_parameters(uploaded[ZIP_NAME], uploaded[CONFIG_NAME], conf),
+        log_uri,
+    )
+    job_run_id = client.start_job_run(**request)["jobRunId"]
+    print(f"Job run {job_run_id} on application {app_id}: {source} -> {target}. Logs: {log_uri}", file=out, flush=True)
+    return client, app_id, job_run_id, log_uri
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m sparkify.emr",
@@ -490,15 +543,27 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help="upload the code and run etl.py as a Spark step",
         description="Upload etl.py, the sparkify package (zip) and dl.cfg (its [AWS] values blanked) to "
         "[EMR] CODE_URI, then run etl.py as a spark-submit step on a new cluster that terminates after it, "
-        "or on a running cluster. Waits for the step unless --no-wait. Exit code: 0 completed (or submitted), "
-        "1 the step failed, was cancelled or interrupted, 2 a problem to fix.",
+        "or on a running cluster; with --serverless ([EMR] MODE = serverless), as an EMR Serverless job run. Waits "
+        "for it unless --no-wait. Exit code: 0 completed (or submitted), 1 it failed, was cancelled or interrupted, "
+        "2 a problem to fix.",
     )
     sub.add_argument(
         "--config", default=DEFAULT_CONFIG, help="settings file with an [EMR] section; default: %(default)s"
     )
-    sub.add_argument(
+    where = sub.add_mutually_exclusive_group()
+    where.add_argument(
         "--cluster-id",
         help="add the step to this running cluster (j-...) instead of creating one; overrides [EMR] CLUSTER_ID",
+    )
+    where.add_argument(
+        "--serverless",
+        action="store_true",
+        help="run on EMR Serverless (a job run) instead of an EMR cluster; as [EMR] MODE = serverless",
+    )
+    sub.add_argument(
+        "--application-id",
+        help="EMR Serverless: run on this application instead of sparkify-etl (created when absent); "
+        "overrides [EMR] APPLICATION_ID",
     )
     sub.add_argument(
         "--input", help="S3 root holding song_data/ and log_data/ (s3:// or s3a://); overrides [EMR] INPUT_DATA"
@@ -510,24 +575,48 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def follow_step(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], Any]) -> int:
+    client, cluster_id, step_id = submit(
+        settings, args.config, args.cluster_id, args.input, args.output, make_session(settings), sys.stdout
+    )
+    follow = f"aws emr describe-step --cluster-id {cluster_id} --step-id {step_id} --region {settings.emr.region}"
+    if args.no_wait:
+        print(f"Not waiting. Follow it with: {follow}")
+        return 0
+    try:
+        return wait_for_step(client, cluster_id, step_id, settings.emr.poll_seconds, sleep=sleep)
+    except KeyboardInterrupt:
+        print(f"\nStopped following; the step goes on. Follow it with: {follow}", file=sys.stderr)
+        return 130
+
+
+def follow_job_run(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], Any]) -> int:
+    client, app_id, run_id, log_uri = submit_serverless(
+        settings, args.config, args.application_id, args.input, args.output, make_session(settings), sys.stdout
+    )
+    region = settings.emr.region
+    follow = f"aws emr-serverless get-job-run --application-id {app_id} --job-run-id {run_id} --region {region}"
+    if args.no_wait:
+        print(f"Not waiting. Follow it with: {follow}")
+        return 0
+    try:
+        return serverless.wait_for_job_run(
+            client, app_id, run_id, settings.emr.poll_seconds, log_uri, lambda: _stamp(_utcnow), sleep=sleep
+        )
+    except KeyboardInterrupt:
+        print(f"\nStopped following; the job run goes on. Follow it with: {follow}", file=sys.stderr)
+        return 130
+
+
 def main(argv: Optional[List[str]] = None, sleep: Callable[[float], Any] = time.sleep) -> int:
     args = parse_args(argv)
     secrets: List[str] = []
     try:
         settings = load_settings(args.config)
         secrets = [settings.aws.access_key_id, settings.aws.secret_access_key, settings.aws.session_token]
-        client, cluster_id, step_id = submit(
-            settings, args.config, args.cluster_id, args.input, args.output, make_session(settings), sys.stdout
-        )
-        follow = f"aws emr describe-step --cluster-id {cluster_id} --step-id {step_id} --region {settings.emr.region}"
-        if args.no_wait:
-            print(f"Not waiting. Follow it with: {follow}")
-            return 0
-        try:
-            return wait_for_step(client, cluster_id, step_id, settings.emr.poll_seconds, sleep=sleep)
-        except KeyboardInterrupt:
-            print(f"\nStopped following; the step goes on. Follow it with: {follow}", file=sys.stderr)
-            return 130
+        if args.serverless or (settings.emr.mode == "serverless" and not args.cluster_id):
+            return follow_job_run(args, settings, sleep)
+        return follow_step(args, settings, sleep)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

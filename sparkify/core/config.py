@@ -52,6 +52,9 @@ class EmrSettings:
     input_data: str = ""  # s3:// input root for the EMR run
     output_data: str = ""  # s3:// output root for the EMR run
     poll_seconds: float = 30.0
+    mode: str = "cluster"  # cluster: EMR on EC2 (a step); serverless: an EMR Serverless job run
+    application_id: str = ""  # EMR Serverless: empty, the application sparkify-etl (created when absent)
+    execution_role_arn: str = ""  # EMR Serverless: the job run's IAM role (required in serverless mode)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class KafkaSettings:
 
 
 JIT_MODES = ("auto", "c1", "tiered")
+EMR_MODES = ("cluster", "serverless")  # [EMR] MODE: EMR on EC2 (a step on a cluster) or EMR Serverless
 # [ETL] SONGS_PARTITION_BY: the default (by year, rows sorted by artist_id), then the classic layout of
 # the exercise (a folder per year and artist: sparkify.core.schemas.songs_table_spec).
 SONGS_LAYOUTS: Tuple[Tuple[str, ...], ...] = (("year",), ("year", "artist_id"))
@@ -204,6 +208,9 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("EMR", "INPUT_DATA", "emr.input_data"),
     Setting("EMR", "OUTPUT_DATA", "emr.output_data"),
     Setting("EMR", "POLL_SECONDS", "emr.poll_seconds", float, "30"),
+    Setting("EMR", "MODE", "emr.mode", str.lower, "cluster", choices=EMR_MODES, noun="an EMR mode"),
+    Setting("EMR", "APPLICATION_ID", "emr.application_id"),
+    Setting("EMR", "EXECUTION_ROLE_ARN", "emr.execution_role_arn"),
     Setting("KAFKA", "BOOTSTRAP_SERVERS", "kafka.bootstrap_servers"),
     Setting("KAFKA", "TOPIC", "kafka.topic", str, "sparkify-events"),
     Setting("KAFKA", "STARTING_OFFSETS", "kafka.starting_offsets", str, "earliest"),
