@@ -75,3 +75,16 @@ def test_spark_reads_a_topic_with_the_connector(kafka_broker, tmp_path):
     assert [r["value"] for r in rows] == ['{"n": 1}', '{"n": 2}', '{"n": 3}']
     assert {r["key"] for r in rows} == {"u1"}
     assert [(r["topic"], r["partition"], r["offset"]) for r in rows] == [("connector-check", 0, i) for i in range(3)]
+
+
+def test_without_the_connector_a_local_run_is_told_to_fetch_it_and_spark_submit_brings_its_own(monkeypatch, tmp_path):
+    """Absent jars: a local run stops with what to do; under spark-submit (--packages) nothing is added."""
+    from sparkify.core.errors import UserError
+    from sparkify.platform import conf
+
+    monkeypatch.setattr(conf, "KAFKA_JARS_DIR", str(tmp_path))
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    with pytest.raises(UserError, match=r"Kafka connector is not in .*: run `make jars`.* --packages org\.apache"):
+        conf.kafka_jars()
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "1")
+    assert conf.kafka_jars() == ""

@@ -42,15 +42,20 @@ def local_jars() -> str:
 KAFKA_JARS_DIR = os.path.join(JARS_DIR, "kafka")
 
 
+KAFKA_PACKAGE = "org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.7"
+
+
 def kafka_jars() -> str:
     """The Kafka connector's jars (spark-sql-kafka-0-10, its token provider, kafka-clients, commons-pool2),
-    comma-separated; raises UserError when `make jars` has not fetched them."""
+    comma-separated. Absent: '' under spark-submit (its --packages or --jars bring the connector, as a cluster
+    does), else UserError (`make jars` fetches them)."""
     jars = sorted(glob.glob(os.path.join(KAFKA_JARS_DIR, "*.jar")))
     if not any(os.path.basename(j).startswith("spark-sql-kafka-0-10") for j in jars):
+        if under_spark_submit():
+            return ""
         raise UserError(
             f"Spark's Kafka connector is not in {KAFKA_JARS_DIR}: run `make jars` (or `make kafka`), which "
-            "fetches it from Maven Central with mvn; under spark-submit pass it with "
-            "--packages org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.7 instead."
+            f"fetches it from Maven Central with mvn; with spark-submit, pass it with --packages {KAFKA_PACKAGE}."
         )
     return ",".join(jars)
 
