@@ -111,3 +111,33 @@ def test_one_day_on_emr_serverless_starts_that_days_run_then_the_checks(airflow_
         }
         assert by_name[f"sparkify-{name}-2018-11-29"]["executionRole"] == ROLE
     assert SECRET not in json.dumps(runs, default=str)
+
+
+def test_on_a_running_cluster_each_step_is_that_days_spark_submit(airflow_home):
+    """The cluster runner's steps as Airflow renders them for a day (moto's EMR steps stay RUNNING: its step
+    sensor would never see them end, so this one is rendered rather than run)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(DAGS).get_dag("sparkify_daily")
+    settings = {"runner": "cluster", "cluster_id": "j-1", "code_uri": "s3://code/sparkify", "input": "s3://raw",
+                "output": "s3://lake", "aws_conn_id": "aws_sparkify"}  # fmt: skip
+    context = {"ds": "2018-11-30", "var": {"json": {"sparkify": settings}}}
+    rendered = {}
+    for step in ("etl", "checks"):
+        task = dag.get_task(f"cluster.{step}").prepare_for_execution()
+        task.render_template_fields(context, jinja_env=dag.get_template_env())
+        assert (task.job_flow_id, task.aws_conn_id) == ("j-1", "aws_sparkify")
+        (rendered[step],) = task.steps
+    code = "s3://code/sparkify"
+    assert rendered["etl"] == {
+        "Name": "Sparkify etl 2018-11-30",
+        "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": [
+            "spark-submit", "--deploy-mode", "client", "--py-files", f"{code}/sparkify.zip", "--files",
+            f"{code}/dl.cfg", f"{code}/etl.py", "--config", "dl.cfg", "--input", "s3://raw", "--output", "s3://lake",
+            "--since", "2018-11-30", "--until", "2018-11-30",
+        ]},
+    }  # fmt: skip
+    assert rendered["checks"]["HadoopJarStep"]["Args"][-7:] == [
+        "--config", "dl.cfg", "--input", "s3://raw", "--output", "s3://lake", "--checks-only",
+    ]  # fmt: skip
