@@ -17,11 +17,11 @@ months it touches).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator, EmrServerlessStartJobOperator
 from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
-from airflow.sdk import DAG, TaskGroup, Variable, task
+from airflow.sdk import DAG, TaskGroup, Variable, chain, task
 
 DAG_ID = "sparkify_daily"
 START = dt.datetime(2018, 11, 1, tzinfo=dt.timezone.utc)  # the first day of the logs
@@ -76,6 +76,36 @@ def cluster_step(step: str) -> List[Dict[str, Any]]:
              "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args}}]  # fmt: skip
 
 
+def job_run(step: str) -> EmrServerlessStartJobOperator:
+    """A step as an EMR Serverless job run, waited for."""
+    return EmrServerlessStartJobOperator(
+        task_id=step,
+        application_id=setting("application_id"),
+        execution_role_arn=setting("execution_role_arn"),
+        job_driver=job_driver(step),
+        name=f"sparkify-{step}-{{{{ ds }}}}",
+        aws_conn_id=setting("aws_conn_id", "aws_default"),
+        wait_for_completion=True,
+    )
+
+
+def cluster_step_and_sensor(step: str) -> Tuple[EmrAddStepsOperator, EmrStepSensor]:
+    """A step added to the running cluster, then watched to its end."""
+    add = EmrAddStepsOperator(
+        task_id=step,
+        job_flow_id=setting("cluster_id"),
+        steps=cluster_step(step),
+        aws_conn_id=setting("aws_conn_id", "aws_default"),
+    )
+    watch = EmrStepSensor(
+        task_id=f"{step}_done",
+        job_flow_id=setting("cluster_id"),
+        step_id="{{ " + f"ti.xcom_pull(task_ids='cluster.{step}')[0]" + " }}",
+        aws_conn_id=setting("aws_conn_id", "aws_default"),
+    )
+    return add, watch
+
+
 with DAG(
     DAG_ID,
     schedule="@daily",
@@ -95,39 +125,9 @@ with DAG(
         return "serverless.etl" if runner == "serverless" else "cluster.etl"
 
     with TaskGroup("serverless") as serverless:
-        previous = None
-        for step in STEPS:
-            run = EmrServerlessStartJobOperator(
-                task_id=step,
-                application_id=setting("application_id"),
-                execution_role_arn=setting("execution_role_arn"),
-                job_driver=job_driver(step),
-                name=f"sparkify-{step}-{{{{ ds }}}}",
-                aws_conn_id=setting("aws_conn_id", "aws_default"),
-                wait_for_completion=True,
-            )
-            if previous is not None:
-                previous >> run
-            previous = run
+        chain(*[job_run(step) for step in STEPS])
 
     with TaskGroup("cluster") as cluster:
-        previous = None
-        for step in STEPS:
-            add = EmrAddStepsOperator(
-                task_id=step,
-                job_flow_id=setting("cluster_id"),
-                steps=cluster_step(step),
-                aws_conn_id=setting("aws_conn_id", "aws_default"),
-            )
-            watch = EmrStepSensor(
-                task_id=f"{step}_done",
-                job_flow_id=setting("cluster_id"),
-                step_id="{{ " + f"ti.xcom_pull(task_ids='cluster.{step}')[0]" + " }}",
-                aws_conn_id=setting("aws_conn_id", "aws_default"),
-            )
-            if previous is not None:
-                previous >> add
-            add >> watch
-            previous = watch
+        chain(*[task for step in STEPS for task in cluster_step_and_sensor(step)])
 
     choose_runner() >> [serverless, cluster]
