@@ -128,12 +128,8 @@ def run_stream(
                 on_batch(batch_id)
 
         trigger = {"availableNow": True} if available_now else {"processingTime": f"{interval_seconds} seconds"}
-        try:
-            query = _start(spark, settings, chosen, checkpoint, files_per_batch, each, trigger)
-            _await(query, timeout_seconds, failures)
-        finally:
-            if stream.songs is not None:
-                stream.songs.unpersist()
+        query = _start(spark, settings, chosen, checkpoint, files_per_batch, each, trigger)
+        _await(query, timeout_seconds, failures)  # (the songs: a local checkpoint, freed with the session)
     return batches
 
 
@@ -166,7 +162,10 @@ def _start(
         return writer.start()
     finally:
         for key, value in before.items():
-            spark.conf.set(key, value) if value is not None else spark.conf.unset(key)
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def _await(query: StreamingQuery, timeout_seconds: Optional[float], failures: List[BaseException]) -> None:

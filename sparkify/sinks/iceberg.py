@@ -92,21 +92,15 @@ def catalog_for(spark: SparkSession, output_root: str) -> str:
     return name
 
 
-def snapshot_lineage(spark: SparkSession, ident: str, limit: Optional[int] = None) -> List[Row]:
-    """The table's current snapshot and its ancestors, newest first (``snapshot_id``, ``operation``,
-    ``summary``), from its public ``history`` and ``snapshots`` metadata tables."""
+def current_snapshot(spark: SparkSession, ident: str) -> Optional[Row]:
+    """The table's current snapshot (``snapshot_id``, ``operation``, ``summary``; None: created, never written),
+    from its public ``history`` and ``snapshots`` metadata tables."""
     query = (
         f"SELECT s.snapshot_id, s.operation, s.summary FROM {ident}.history h "
         f"JOIN {ident}.snapshots s ON h.snapshot_id = s.snapshot_id "
-        "WHERE h.is_current_ancestor ORDER BY h.made_current_at DESC"
+        "WHERE h.is_current_ancestor ORDER BY h.made_current_at DESC LIMIT 1"
     )
-    return spark.sql(query + (f" LIMIT {limit}" if limit else "")).collect()
-
-
-def current_snapshot(spark: SparkSession, ident: str) -> Optional[Row]:
-    """The table's current snapshot (None: created, never written)."""
-    found = snapshot_lineage(spark, ident, limit=1)
-    return found[0] if found else None
+    return spark.sql(query).first()
 
 
 def create_statement(ident: str, table: Table, partition_by: Tuple[str, ...]) -> str:
