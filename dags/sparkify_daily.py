@@ -3,11 +3,13 @@
 1. the incremental run of that day's events: ``etl.py --since {{ ds }} --until {{ ds }}``;
 2. the data-quality checks over the output: ``etl.py --checks-only`` (a failed check is the job's exit 1: the
    job run or step fails, and so does this task);
+3. the analysts' queries: ``analyst.py --results OUTPUT/_reports/queries/{{ ds }}`` saves each query's result as
+   NAME.csv there (a query that does not run fails the task);
 
 on EMR Serverless (a job run) or on a running EMR cluster (a step), chosen by the Airflow Variable
 ``sparkify`` (JSON, see ``SETTINGS``): ``"runner": "serverless"`` or ``"cluster"``. The code is the one
-``python -m sparkify.emr submit`` uploaded to ``code_uri`` (etl.py, sparkify.zip, dl.cfg). No AWS key here: the
-operators use the Airflow connection ``aws_default`` (or ``aws_conn_id`` in the Variable).
+``python -m sparkify.emr submit`` uploaded to ``code_uri`` (etl.py, analyst.py, sparkify.zip, dl.cfg, queries/).
+No AWS key here: the operators use the Airflow connection ``aws_default`` (or ``aws_conn_id`` in the Variable).
 
 Backfills: ``catchup`` is on from ``START``; ``airflow backfill create --dag-id sparkify_daily --from-date …
 --to-date …`` runs past days. Retries with exponential backoff (a day's run is idempotent: it rewrites the
@@ -29,10 +31,7 @@ VARIABLE = "sparkify"
 # The Variable's keys (JSON): runner, code_uri, input, output, and for serverless application_id and
 # execution_role_arn, for a cluster cluster_id; aws_conn_id (default aws_default).
 SETTINGS = "var.json." + VARIABLE
-STEPS = {
-    "etl": ["--since", "{{ ds }}", "--until", "{{ ds }}"],
-    "checks": ["--checks-only"],
-}
+STEPS = ("etl", "checks", "queries")
 DEFAULT_ARGS = {
     "retries": 3,
     "retry_delay": dt.timedelta(minutes=5),
@@ -46,9 +45,18 @@ def setting(key: str, default: str = "") -> str:
     return "{{ " + f"{SETTINGS}.get('{key}', '{default}')" + " }}"
 
 
-def etl_arguments(step: str) -> List[str]:
-    """etl.py's arguments for a step: the uploaded config, the input and output roots, the step's own."""
-    return ["--config", "dl.cfg", "--input", setting("input"), "--output", setting("output"), *STEPS[step]]
+def entry_point(step: str) -> str:
+    return setting("code_uri") + ("/analyst.py" if step == "queries" else "/etl.py")
+
+
+def arguments(step: str) -> List[str]:
+    """The entry point's arguments for a step: the uploaded config, the roots, the step's own."""
+    output = setting("output")
+    if step == "queries":
+        queries, results = setting("code_uri") + "/queries", output + "/_reports/queries/{{ ds }}"
+        return ["--config", "dl.cfg", "--output", output, "--queries", queries, "--results", results]
+    own = ["--since", "{{ ds }}", "--until", "{{ ds }}"] if step == "etl" else ["--checks-only"]
+    return ["--config", "dl.cfg", "--input", setting("input"), "--output", output, *own]
 
 
 def spark_submit_parameters() -> str:
@@ -57,21 +65,21 @@ def spark_submit_parameters() -> str:
 
 
 def job_driver(step: str) -> Dict[str, Any]:
-    """An EMR Serverless job run of etl.py (as ``sparkify.emr submit --serverless`` starts one)."""
+    """An EMR Serverless job run of a step (as ``sparkify.emr submit --serverless`` starts one)."""
     return {
         "sparkSubmit": {
-            "entryPoint": setting("code_uri") + "/etl.py",
-            "entryPointArguments": etl_arguments(step),
+            "entryPoint": entry_point(step),
+            "entryPointArguments": arguments(step),
             "sparkSubmitParameters": spark_submit_parameters(),
         }
     }
 
 
 def cluster_step(step: str) -> List[Dict[str, Any]]:
-    """A spark-submit step of etl.py on a running cluster (as ``sparkify.emr submit --cluster-id`` adds one)."""
+    """A spark-submit step on a running cluster (as ``sparkify.emr submit --cluster-id`` adds one)."""
     code = setting("code_uri")
     args = ["spark-submit", "--deploy-mode", "client", "--py-files", f"{code}/sparkify.zip"]
-    args += ["--files", f"{code}/dl.cfg", f"{code}/etl.py", *etl_arguments(step)]
+    args += ["--files", f"{code}/dl.cfg", entry_point(step), *arguments(step)]
     return [{"Name": f"Sparkify {step} {{{{ ds }}}}", "ActionOnFailure": "CONTINUE",
              "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args}}]  # fmt: skip
 

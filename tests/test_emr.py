@@ -264,14 +264,23 @@ def test_new_cluster_request_and_step_in_moto(aws, tmp_path, capsys):
     assert f"aws emr describe-step --cluster-id {cluster_id} --step-id {step['Id']} --region {REGION}" in out
 
 
-def test_uploads_code_zip_and_config_without_secrets(aws, tmp_path):
+def test_uploads_code_zip_and_config_without_secrets(aws, tmp_path, capsys):
     config = write_config(tmp_path)
     assert run(["submit", "--config", config, "--no-wait"]) == 0
+    assert (
+        "Uploaded etl.py, analyst.py, sparkify.zip, dl.cfg (the [AWS] values blanked in dl.cfg) and 6 analysts' "
+        f"queries (queries/) to {CODE_URI}/"
+    ) in capsys.readouterr().out
 
     objects = uploaded_objects()
-    assert sorted(objects) == ["jobs/sparkify/dl.cfg", "jobs/sparkify/etl.py", "jobs/sparkify/sparkify.zip"]
-    with open(os.path.join(ROOT, "etl.py"), "rb") as handle:
-        assert objects["jobs/sparkify/etl.py"] == handle.read()
+    sql = [n for n in os.listdir(os.path.join(ROOT, "queries")) if n.endswith(".sql")]
+    queries = sorted(f"jobs/sparkify/queries/{n}" for n in sql)
+    assert len(queries) == 6
+    code = ["jobs/sparkify/analyst.py", "jobs/sparkify/dl.cfg", "jobs/sparkify/etl.py", "jobs/sparkify/sparkify.zip"]
+    assert sorted(objects) == sorted(code + queries)
+    for name in ("etl.py", "analyst.py", "queries/04_top_users.sql"):
+        with open(os.path.join(ROOT, name), "rb") as handle:
+            assert objects[f"jobs/sparkify/{name}"] == handle.read()
 
     with zipfile.ZipFile(io.BytesIO(objects["jobs/sparkify/sparkify.zip"])) as archive:
         names = archive.namelist()

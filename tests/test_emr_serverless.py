@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
+import tarfile
 
 import boto3
 import pytest
@@ -31,16 +34,32 @@ from tests.test_emr import (  # noqa: F401  (aws, aws_env: fixtures)
 ROLE = "arn:aws:iam::123456789012:role/sparkify-emr-serverless"
 LOG_URI = f"s3://{BUCKET}/logs"
 ARGUMENTS = ["--config", "dl.cfg", "--input", INPUT, "--output", OUTPUT]
-SUBMIT_PARAMETERS = f"--py-files {CODE_URI}/sparkify.zip --files {CODE_URI}/dl.cfg"
+CODE_PARAMETERS = f"--py-files {CODE_URI}/sparkify.zip --files {CODE_URI}/dl.cfg"
+PACKAGES_PARAMETERS = (
+    f" --conf spark.archives={CODE_URI}/python-packages.tar.gz#pydeps"
+    " --conf spark.emr-serverless.driverEnv.PYTHONPATH=./pydeps --conf spark.executorEnv.PYTHONPATH=./pydeps"
+)
+SUBMIT_PARAMETERS = CODE_PARAMETERS + PACKAGES_PARAMETERS
 ICEBERG_PARAMETERS = (
-    f"{SUBMIT_PARAMETERS} --conf spark.jars=/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"
+    f"{CODE_PARAMETERS} --conf spark.jars=/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"
     " --conf spark.sql.extensions=org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
     " --conf spark.sql.catalog.sparkify=org.apache.iceberg.spark.SparkCatalog"
     " --conf spark.sql.catalog.sparkify.type=hadoop"
     f" --conf spark.sql.catalog.sparkify.warehouse={OUTPUT}"
-    " --conf spark.sql.catalog.sparkify.cache-enabled=false"
+    " --conf spark.sql.catalog.sparkify.cache-enabled=false" + PACKAGES_PARAMETERS
 )
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  job run ")
+
+
+@pytest.fixture(scope="module")
+def packages_cache(tmp_path_factory):
+    """One cache of [EMR] PYTHON_PACKAGES' archive for this module (pip's first build needs PyPI, ~4 s)."""
+    return str(tmp_path_factory.mktemp("python-packages"))
+
+
+@pytest.fixture(autouse=True)
+def cached_packages(monkeypatch, packages_cache):
+    monkeypatch.setattr(emr_serverless, "CACHE_DIR", packages_cache)
 
 
 @pytest.fixture
@@ -171,6 +190,47 @@ def test_iceberg_output_uses_the_images_iceberg_jar(tmp_path, requests):
     config = write_config(tmp_path, table_format="iceberg", execution_role_arn=ROLE)
     assert emr.main(["submit", "--serverless", "--config", config, "--no-wait"]) == 0
     assert started(requests)["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"] == ICEBERG_PARAMETERS
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_python_packages_travel_built_for_python_3_9(tmp_path, capsys, requests):
+    config = write_config(tmp_path, execution_role_arn=ROLE)
+    assert emr.main(["submit", "--serverless", "--config", config, "--no-wait"]) == 0
+    archive = uploaded_objects()["jobs/sparkify/python-packages.tar.gz"]
+    assert f"Uploaded {CODE_URI}/python-packages.tar.gz (boto3==1.42.97 for Python 3.9," in capsys.readouterr().out
+    unpacked = tmp_path / "pydeps"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        names = tar.getnames()
+        tar.extractall(unpacked)
+    # boto3 1.42.97 and what it needs for Python 3.9 (urllib3 and botocore's data too); no console scripts
+    for member in ("boto3/__init__.py", "botocore/data/s3", "s3transfer", "jmespath", "dateutil", "urllib3"):
+        assert any(n == member or n.startswith(member + "/") for n in names), member
+    assert "boto3-1.42.97.dist-info/METADATA" in names and not any(n.startswith("bin") for n in names)
+    metadata = (unpacked / "botocore-1.42.97.dist-info" / "METADATA").read_text()
+    assert "Requires-Python: >= 3.9" in metadata or "Requires-Python: >=3.9" in metadata
+    # on the PYTHONPATH, as spark.archives unpacks it beside the driver (-S: no site-packages of this machine)
+    probe = "import sys; sys.path.append(sys.argv[1]); import boto3; print(boto3.__version__, boto3.__file__)"
+    command = [sys.executable, "-S", "-c", probe, str(unpacked)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.stdout.split()[0] == "1.42.97" and done.stdout.split()[1].startswith(str(unpacked)), done.stderr
+
+
+@pytest.mark.usefixtures("aws")
+def test_no_python_packages_when_the_key_is_none(tmp_path, requests):
+    config = write_config(tmp_path, execution_role_arn=ROLE, python_packages="none")
+    assert emr.main(["submit", "--serverless", "--config", config, "--no-wait"]) == 0
+    assert started(requests)["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"] == CODE_PARAMETERS
+    assert "jobs/sparkify/python-packages.tar.gz" not in uploaded_objects()
+
+
+@pytest.mark.usefixtures("aws")
+def test_packages_without_a_python_3_9_wheel_are_exit_2_before_the_job_run(tmp_path, capsys, requests):
+    config = write_config(tmp_path, execution_role_arn=ROLE, python_packages="boto3==1.43.11")
+    assert emr.main(["submit", "--serverless", "--config", config, "--no-wait"]) == 2
+    err = capsys.readouterr().err
+    assert "[EMR] PYTHON_PACKAGES = boto3==1.43.11: pip found no wheels for the image's Python 3.9" in err
+    assert "Pick versions that support Python 3.9, or set it to none" in err
+    assert not [name for name, _ in requests if name == "StartJobRun"]
 
 
 @pytest.mark.usefixtures("aws")

@@ -10,6 +10,7 @@ from functools import partial
 import pytest
 
 import etl
+from sparkify.cli import analyst
 from sparkify.cli.analyst import run_queries
 from sparkify.quality.checks import run_checks
 from sparkify.sinks import read_table
@@ -86,6 +87,36 @@ def test_a_differing_query_is_shown_side_by_side(spark, sample_run, tmp_path):
     assert "03_paid_vs_free: differs" in report
     assert f"! {level},{int(plays) + 1},{listeners}" in report
     assert f"| {level},{plays},{listeners}" in report
+
+
+def test_results_are_saved_for_the_lake_report_and_equal_the_expected_on_the_sample(sample_run, tmp_path, capsys):
+    _, root = sample_run
+    results = tmp_path / "results" / "2018-11-30"
+    code = analyst.main(["--output", root, "--master", "local[2]", "--results", str(results)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    saved = sorted(p.name for p in results.iterdir())
+    expected = sorted(n.replace(".expected", "") for n in os.listdir(QUERIES) if n.endswith(".expected.csv"))
+    assert saved == expected and len(saved) == 6
+    for name in saved:  # on the bundled sample the saved results are the expected ones
+        with open(os.path.join(QUERIES, name.replace(".csv", ".expected.csv")), encoding="utf-8") as handle:
+            assert (results / name).read_text() == handle.read(), name
+    assert f"saved 03_paid_vs_free (2 rows) to {results}/03_paid_vs_free.csv" in out
+    assert f"Queries: 6 saved under {results}" in out
+
+
+def test_a_query_that_does_not_run_is_named_and_exits_2(sample_run, tmp_path, capsys):
+    _, root = sample_run
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    (folder / "01_fine.sql").write_text("SELECT COUNT(*) AS n FROM users")
+    (folder / "02_typo.sql").write_text("SELECT COUNT(*) FROM songplay")
+    args = ["--output", root, "--master", "local[2]", "--queries", str(folder), "--results", str(tmp_path / "r")]
+    code = analyst.main(args)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{folder}/02_typo.sql does not run on this output" in err
+    assert "songplay" in err
 
 
 def test_the_run_report_holds_counts_tables_checks_and_stage_times(sample_run):

@@ -1,6 +1,6 @@
 """The daily DAG (dags/sparkify_daily.py) in Airflow 3: it imports, its tasks and their order, and one day's run
-against moto's EMR Serverless (a server on 127.0.0.1, stopped by its pid) starts the two job runs with that day's
-arguments. Runs in the DAG's own virtualenv (`make test-airflow`), never in the job's."""
+against moto's EMR Serverless (a server on 127.0.0.1, stopped by its pid) starts the three job runs with that day's
+arguments, then the analysts' queries. Runs in the DAG's own virtualenv (`make test-airflow`), never in the job's."""
 
 from __future__ import annotations
 
@@ -64,17 +64,20 @@ def test_the_dag_imports_with_its_tasks_in_order(airflow_home):
     assert downstream == {
         "choose_runner": ["cluster.etl", "serverless.etl"],
         "serverless.etl": ["serverless.checks"],
-        "serverless.checks": [],
+        "serverless.checks": ["serverless.queries"],
+        "serverless.queries": [],
         "cluster.etl": ["cluster.etl_done"],
         "cluster.etl_done": ["cluster.checks"],
         "cluster.checks": ["cluster.checks_done"],
-        "cluster.checks_done": [],
+        "cluster.checks_done": ["cluster.queries"],
+        "cluster.queries": ["cluster.queries_done"],
+        "cluster.queries_done": [],
     }
     assert dag.catchup and dag.start_date == dt.datetime(2018, 11, 1, tzinfo=dt.timezone.utc)
     assert all(t.retries == 3 and t.retry_exponential_backoff for t in dag.tasks)
 
 
-def test_one_day_on_emr_serverless_starts_that_days_run_then_the_checks(airflow_home, moto_endpoint):
+def test_one_day_on_emr_serverless_starts_that_days_run_the_checks_and_the_queries(airflow_home, moto_endpoint):
     import boto3
 
     client = boto3.client(
@@ -99,7 +102,7 @@ def test_one_day_on_emr_serverless_starts_that_days_run_then_the_checks(airflow_
     runs = [client.get_job_run(applicationId=app, jobRunId=r["id"])["jobRun"] for r in
             client.list_job_runs(applicationId=app)["jobRuns"]]  # fmt: skip
     by_name = {r["name"]: r for r in runs}
-    assert sorted(by_name) == ["sparkify-checks-2018-11-29", "sparkify-etl-2018-11-29"]
+    assert sorted(by_name) == ["sparkify-checks-2018-11-29", "sparkify-etl-2018-11-29", "sparkify-queries-2018-11-29"]
     common = ["--config", "dl.cfg", "--input", "s3://raw", "--output", "s3://lake"]
     submit = "--py-files s3://code/sparkify/sparkify.zip --files s3://code/sparkify/dl.cfg"
     for name, arguments in (("etl", ["--since", "2018-11-29", "--until", "2018-11-29"]), ("checks", ["--checks-only"])):
@@ -110,6 +113,12 @@ def test_one_day_on_emr_serverless_starts_that_days_run_then_the_checks(airflow_
             "sparkSubmitParameters": submit,
         }
         assert by_name[f"sparkify-{name}-2018-11-29"]["executionRole"] == ROLE
+    assert by_name["sparkify-queries-2018-11-29"]["jobDriver"]["sparkSubmit"] == {
+        "entryPoint": "s3://code/sparkify/analyst.py",
+        "entryPointArguments": ["--config", "dl.cfg", "--output", "s3://lake", "--queries", "s3://code/sparkify/queries",
+                                "--results", "s3://lake/_reports/queries/2018-11-29"],
+        "sparkSubmitParameters": submit,
+    }  # fmt: skip
     assert SECRET not in json.dumps(runs, default=str)
 
 
@@ -123,7 +132,7 @@ def test_on_a_running_cluster_each_step_is_that_days_spark_submit(airflow_home):
                 "output": "s3://lake", "aws_conn_id": "aws_sparkify"}  # fmt: skip
     context = {"ds": "2018-11-30", "var": {"json": {"sparkify": settings}}}
     rendered = {}
-    for step in ("etl", "checks"):
+    for step in ("etl", "checks", "queries"):
         task = dag.get_task(f"cluster.{step}").prepare_for_execution()
         task.render_template_fields(context, jinja_env=dag.get_template_env())
         assert (task.job_flow_id, task.aws_conn_id) == ("j-1", "aws_sparkify")
@@ -140,4 +149,8 @@ def test_on_a_running_cluster_each_step_is_that_days_spark_submit(airflow_home):
     }  # fmt: skip
     assert rendered["checks"]["HadoopJarStep"]["Args"][-7:] == [
         "--config", "dl.cfg", "--input", "s3://raw", "--output", "s3://lake", "--checks-only",
+    ]  # fmt: skip
+    assert rendered["queries"]["HadoopJarStep"]["Args"][-11:] == [
+        "--files", f"{code}/dl.cfg", f"{code}/analyst.py", "--config", "dl.cfg", "--output", "s3://lake",
+        "--queries", f"{code}/queries", "--results", "s3://lake/_reports/queries/2018-11-30",
     ]  # fmt: skip

@@ -37,6 +37,8 @@ from sparkify.core.config import DEFAULT_CONFIG, PACKAGE_DIR, REPO_ROOT, EmrSett
 from sparkify.core.errors import UserError
 
 ETL_NAME = "etl.py"
+ANALYST_NAME = "analyst.py"
+QUERIES_NAME = "queries"
 ZIP_NAME = "sparkify.zip"
 CONFIG_NAME = "dl.cfg"
 ZIP_SUFFIXES = (".py", ".properties")
@@ -150,25 +152,45 @@ def config_for_emr(config_path: str) -> str:
     return out.getvalue()
 
 
+def code_files(config_path: str, repo_root: str = REPO_ROOT) -> Dict[str, bytes]:
+    """What travels to ``CODE_URI``: the entry points (etl.py, analyst.py), sparkify.zip, the blanked config and
+    the analysts' queries (queries/NAME.sql: the Airflow DAG's report step reads them there)."""
+    bodies: Dict[str, bytes] = {}
+    for name in (ETL_NAME, ANALYST_NAME):
+        path = os.path.join(repo_root, name)
+        try:
+            with open(path, "rb") as handle:
+                bodies[name] = handle.read()
+        except OSError as exc:
+            raise UserError(f"Cannot read {path} ({exc.strerror}): run from a checkout of the repository.") from None
+    bodies[ZIP_NAME] = package_zip(os.path.join(repo_root, "sparkify"))
+    bodies[CONFIG_NAME] = config_for_emr(config_path).encode("utf-8")
+    queries = os.path.join(repo_root, QUERIES_NAME)
+    for name in sorted(os.listdir(queries)) if os.path.isdir(queries) else []:
+        if name.endswith(".sql"):
+            with open(os.path.join(queries, name), "rb") as handle:
+                bodies[f"{QUERIES_NAME}/{name}"] = handle.read()
+    return bodies
+
+
 def upload_code(s3: Any, config_path: str, code_uri: str, repo_root: str = REPO_ROOT) -> Dict[str, str]:
-    """Put etl.py, sparkify.zip and the blanked config under ``code_uri``; return name -> s3:// URI."""
-    etl_path = os.path.join(repo_root, ETL_NAME)
-    try:
-        with open(etl_path, "rb") as handle:
-            etl_code = handle.read()
-    except OSError as exc:
-        raise UserError(f"Cannot read {etl_path} ({exc.strerror}): run from a checkout of the repository.") from None
-    bodies = {
-        ETL_NAME: etl_code,
-        ZIP_NAME: package_zip(os.path.join(repo_root, "sparkify")),
-        CONFIG_NAME: config_for_emr(config_path).encode("utf-8"),
-    }
+    """Put ``code_files`` under ``code_uri``; return name -> s3:// URI."""
     bucket, prefix = split_s3_uri(code_uri)
     uploaded = {}
-    for name, body in bodies.items():
+    for name, body in code_files(config_path, repo_root).items():
         s3.put_object(Bucket=bucket, Key=join_key(prefix, name), Body=body)
         uploaded[name] = f"s3://{bucket}/{join_key(prefix, name)}"
     return uploaded
+
+
+def uploaded_line(uploaded: Dict[str, str], code_uri: str) -> str:
+    """What was uploaded, in one line: the files by name, the queries by number."""
+    queries = [name for name in uploaded if name.startswith(QUERIES_NAME + "/")]
+    files = [name for name in uploaded if name not in queries]
+    return (
+        f"Uploaded {', '.join(files)} (the [AWS] values blanked in {CONFIG_NAME}) and {len(queries)} analysts' "
+        f"queries ({QUERIES_NAME}/) to {code_uri.rstrip('/')}/"
+    )
 
 
 # ---------------------------------------------------------------- Apache Iceberg ([ETL] TABLE_FORMAT = iceberg)
@@ -457,7 +479,7 @@ def submit(
     target_cluster = (cluster_id or emr.cluster_id).strip()
 
     uploaded = upload_code(session.client("s3"), config_path, code_uri, repo_root)
-    print(f"Uploaded {', '.join(uploaded.values())} (the [AWS] values blanked in {CONFIG_NAME})", file=out)
+    print(uploaded_line(uploaded, code_uri), file=out)
     client = session.client("emr")
     table_format = settings.table_format
     if target_cluster and table_format == "iceberg" and not cluster_has_iceberg(client, target_cluster):
@@ -512,12 +534,14 @@ def submit_serverless(
     log_uri = log_uri_for(emr, code_uri)
 
     uploaded = upload_code(session.client("s3"), config_path, code_uri, repo_root)
-    print(f"Uploaded {', '.join(uploaded.values())} (the [AWS] values blanked in {CONFIG_NAME})", file=out)
+    print(uploaded_line(uploaded, code_uri), file=out)
     client = session.client("emr-serverless")
     app_id = serverless.ensure_application(
         client, (application_id or emr.application_id).strip(), emr.release_label, out
     )
     conf = serverless.iceberg_conf(iceberg_spark_conf(target)) if settings.table_format == "iceberg" else {}
+    if emr.python_packages.strip():
+        conf.update(serverless.python_packages_conf(upload_packages(session.client("s3"), emr, code_uri, out)))
     request = serverless.build_job_run_request(
         app_id,
         emr.execution_role_arn.strip(),
@@ -529,6 +553,17 @@ def submit_serverless(
     job_run_id = client.start_job_run(**request)["jobRunId"]
     print(f"Job run {job_run_id} on application {app_id}: {source} -> {target}. Logs: {log_uri}", file=out, flush=True)
     return client, app_id, job_run_id, log_uri
+
+
+def upload_packages(s3: Any, emr: EmrSettings, code_uri: str, out: TextIO) -> str:
+    """[EMR] PYTHON_PACKAGES installed for the image's Python, packed and uploaded beside the code; its URI."""
+    archive = serverless.python_packages_archive(emr.python_packages)
+    bucket, prefix = split_s3_uri(code_uri)
+    key = join_key(prefix, serverless.PACKAGES_NAME)
+    s3.upload_file(archive, bucket, key)
+    size = os.path.getsize(archive) / 1e6
+    print(f"Uploaded s3://{bucket}/{key} ({emr.python_packages} for Python 3.9, {size:.1f} MB)", file=out)
+    return f"s3://{bucket}/{key}"
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

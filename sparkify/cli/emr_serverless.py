@@ -10,16 +10,27 @@ What the job finds on an EMR 7 Serverless image (Spark 3.5 line, Python 3.9) and
   ICEBERG_JAR (the EC2 path enables the same jar with the iceberg-defaults classification), and the same
   Spark settings as the cluster path (sparkify.cli.emr.iceberg_spark_conf);
 - the Kafka connector: not needed (a batch run);
-- Python packages: the batch job imports pyspark, the standard library and boto3/botocore (the output lock,
-  the Glue catalog, the signed S3 listings). Whether the image's Python has boto3 is not verified here: if the
-  driver fails with ModuleNotFoundError, ship a venv (venv-pack) with ``spark.archives`` (docs/s3-and-emr.md).
+- Python packages: the job imports pyspark, the standard library and boto3/botocore (the output lock, the Glue
+  catalog, the signed S3 listings). [EMR] PYTHON_PACKAGES (default boto3==1.42.97, the last boto3 for Python
+  3.9: 1.43 needs 3.10) travel as an archive: pip installs them for CPython 3.9 (manylinux x86_64 wheels only)
+  into a folder wherever the submit runs, packed as a tar.gz (``python_packages_archive``, cached by the
+  requirements' hash), uploaded beside the code, unpacked by ``spark.archives`` as ./pydeps, on PYTHONPATH.
+  Not venv-pack: a packed venv's bin/python is a link to the Python that made it, so it runs only when made on
+  the image's OS with the image's Python; the folder of pure-Python wheels runs on any CPython 3.9.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, TextIO
+
+from sparkify.core.errors import UserError
 
 APPLICATION_NAME = "sparkify-etl"
 JOB_NAME = "Sparkify ETL"
@@ -27,6 +38,11 @@ ICEBERG_JAR = "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar"
 DONE_STATES = ("SUCCESS",)
 FAILED_STATES = ("FAILED", "CANCELLED")
 GONE_APPLICATION_STATES = ("TERMINATED",)
+# The image's Python (EMR 7: CPython 3.9) and the wheels that run on it; where spark.archives unpacks them.
+IMAGE_PYTHON = ("3.9", "cp", "manylinux2014_x86_64")
+PACKAGES_ALIAS = "pydeps"
+PACKAGES_NAME = "python-packages.tar.gz"
+CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "sparkify")
 
 
 def spark_submit_parameters(zip_uri: str, config_uri: str, spark_conf: Optional[Dict[str, str]] = None) -> str:
@@ -36,6 +52,48 @@ def spark_submit_parameters(zip_uri: str, config_uri: str, spark_conf: Optional[
     for key, value in (spark_conf or {}).items():
         parts += ["--conf", f"{key}={value}"]
     return " ".join(parts)
+
+
+def python_packages_archive(requirements: str, cache_dir: Optional[str] = None) -> str:
+    """A tar.gz of ``requirements`` (pip's, space-separated) installed for the image's Python, the packages at its
+    root; made once per set of requirements (cached under ``cache_dir`` by their hash)."""
+    wanted = requirements.split()
+    cache_dir = cache_dir or CACHE_DIR
+    version, implementation, platform = IMAGE_PYTHON
+    key = hashlib.sha256(" ".join(sorted(wanted) + list(IMAGE_PYTHON)).encode()).hexdigest()[:16]
+    archive = os.path.join(cache_dir, f"python-packages-{key}.tar.gz")
+    if os.path.exists(archive):
+        return archive
+    os.makedirs(cache_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = os.path.join(tmp, "site")
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check"]
+        pip += ["--target", target, "--python-version", version, "--implementation", implementation]
+        pip += ["--platform", platform, "--only-binary=:all:", *wanted]
+        done = subprocess.run(pip, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            why = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+            raise UserError(
+                f"[EMR] PYTHON_PACKAGES = {requirements}: pip found no wheels for the image's Python {version} "
+                f"({why}). Pick versions that support Python 3.9, or set it to none when the image has them."
+            )
+        partial = os.path.join(tmp, PACKAGES_NAME)
+        with tarfile.open(partial, "w:gz") as tar:
+            for name in sorted(os.listdir(target)):
+                if name != "bin":  # console scripts name this machine's Python
+                    tar.add(os.path.join(target, name), arcname=name)
+        os.replace(partial, archive)
+    return archive
+
+
+def python_packages_conf(archive_uri: str) -> Dict[str, str]:
+    """The Spark settings that unpack the archive beside the driver and executors and put it on their PYTHONPATH."""
+    where = f"./{PACKAGES_ALIAS}"
+    return {
+        "spark.archives": f"{archive_uri}#{PACKAGES_ALIAS}",
+        "spark.emr-serverless.driverEnv.PYTHONPATH": where,
+        "spark.executorEnv.PYTHONPATH": where,
+    }
 
 
 def iceberg_conf(iceberg_settings: Dict[str, str]) -> Dict[str, str]:

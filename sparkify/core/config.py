@@ -55,6 +55,9 @@ class EmrSettings:
     mode: str = "cluster"  # cluster: EMR on EC2 (a step); serverless: an EMR Serverless job run
     application_id: str = ""  # EMR Serverless: empty, the application sparkify-etl (created when absent)
     execution_role_arn: str = ""  # EMR Serverless: the job run's IAM role (required in serverless mode)
+    # EMR Serverless: pip requirements the image's Python 3.9 lacks, shipped as an archive (spark.archives);
+    # "none" in dl.cfg: ship none. boto3 1.43+ needs Python 3.10: 1.42.97 is the last one for EMR 7's Python 3.9.
+    python_packages: str = "boto3==1.42.97"
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,10 @@ class Settings:
 
 def _flag(raw: str) -> bool:
     return raw.lower() in ("1", "true", "yes", "on")
+
+
+def _none_is_empty(raw: str) -> str:
+    return "" if raw.lower() == "none" else raw
 
 
 def _layout(raw: str) -> Tuple[str, ...]:
@@ -211,6 +218,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("EMR", "MODE", "emr.mode", str.lower, "cluster", choices=EMR_MODES, noun="an EMR mode"),
     Setting("EMR", "APPLICATION_ID", "emr.application_id"),
     Setting("EMR", "EXECUTION_ROLE_ARN", "emr.execution_role_arn"),
+    Setting("EMR", "PYTHON_PACKAGES", "emr.python_packages", _none_is_empty, "boto3==1.42.97"),
     Setting("KAFKA", "BOOTSTRAP_SERVERS", "kafka.bootstrap_servers"),
     Setting("KAFKA", "TOPIC", "kafka.topic", str, "sparkify-events"),
     Setting("KAFKA", "STARTING_OFFSETS", "kafka.starting_offsets", str, "earliest"),
