@@ -29,7 +29,8 @@ DAG_ID = "sparkify_daily"
 START = dt.datetime(2018, 11, 1, tzinfo=dt.timezone.utc)  # the first day of the logs
 VARIABLE = "sparkify"
 # The Variable's keys (JSON): runner, code_uri, input, output, and for serverless application_id and
-# execution_role_arn, for a cluster cluster_id; aws_conn_id (default aws_default).
+# execution_role_arn (and python_packages: false when [EMR] PYTHON_PACKAGES = none), for a cluster cluster_id;
+# aws_conn_id (default aws_default).
 SETTINGS = "var.json." + VARIABLE
 STEPS = ("etl", "checks", "queries")
 DEFAULT_ARGS = {
@@ -60,8 +61,15 @@ def arguments(step: str) -> List[str]:
 
 
 def spark_submit_parameters() -> str:
+    """The package and the config; and the Python packages' archive ``submit`` uploaded for the image's Python
+    (unless the Variable says ``"python_packages": false``, for ``[EMR] PYTHON_PACKAGES = none``)."""
     code = setting("code_uri")
-    return f"--py-files {code}/sparkify.zip --files {code}/dl.cfg"
+    packages = (
+        f" --conf spark.archives={code}/python-packages.tar.gz#pydeps"
+        " --conf spark.emr-serverless.driverEnv.PYTHONPATH=./pydeps --conf spark.executorEnv.PYTHONPATH=./pydeps"
+    )
+    shipped = "{% if " + SETTINGS + ".get('python_packages', true) %}" + packages + "{% endif %}"
+    return f"--py-files {code}/sparkify.zip --files {code}/dl.cfg{shipped}"
 
 
 def job_driver(step: str) -> Dict[str, Any]:

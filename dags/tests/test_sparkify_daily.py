@@ -104,7 +104,11 @@ def test_one_day_on_emr_serverless_starts_that_days_run_the_checks_and_the_queri
     by_name = {r["name"]: r for r in runs}
     assert sorted(by_name) == ["sparkify-checks-2018-11-29", "sparkify-etl-2018-11-29", "sparkify-queries-2018-11-29"]
     common = ["--config", "dl.cfg", "--input", "s3://raw", "--output", "s3://lake"]
-    submit = "--py-files s3://code/sparkify/sparkify.zip --files s3://code/sparkify/dl.cfg"
+    submit = (
+        "--py-files s3://code/sparkify/sparkify.zip --files s3://code/sparkify/dl.cfg"
+        " --conf spark.archives=s3://code/sparkify/python-packages.tar.gz#pydeps"
+        " --conf spark.emr-serverless.driverEnv.PYTHONPATH=./pydeps --conf spark.executorEnv.PYTHONPATH=./pydeps"
+    )
     for name, arguments in (("etl", ["--since", "2018-11-29", "--until", "2018-11-29"]), ("checks", ["--checks-only"])):
         driver = by_name[f"sparkify-{name}-2018-11-29"]["jobDriver"]["sparkSubmit"]
         assert driver == {
@@ -154,3 +158,19 @@ def test_on_a_running_cluster_each_step_is_that_days_spark_submit(airflow_home):
         "--files", f"{code}/dl.cfg", f"{code}/analyst.py", "--config", "dl.cfg", "--output", "s3://lake",
         "--queries", f"{code}/queries", "--results", "s3://lake/_reports/queries/2018-11-30",
     ]  # fmt: skip
+
+
+def test_without_python_packages_the_job_runs_ship_no_archive(airflow_home):
+    """``"python_packages": false`` (for ``[EMR] PYTHON_PACKAGES = none``): no spark.archives in the job run."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(DAGS).get_dag("sparkify_daily")
+    settings = {"runner": "serverless", "application_id": "00f1", "execution_role_arn": ROLE,
+                "code_uri": "s3://code/sparkify", "input": "s3://raw", "output": "s3://lake"}  # fmt: skip
+    for shipped, expected in ((False, ""), (True, " --conf spark.archives=s3://code/sparkify/python-packages")):
+        context = {"ds": "2018-11-30", "var": {"json": {"sparkify": {**settings, "python_packages": shipped}}}}
+        task = dag.get_task("serverless.checks").prepare_for_execution()
+        task.render_template_fields(context, jinja_env=dag.get_template_env())
+        parameters = task.job_driver["sparkSubmit"]["sparkSubmitParameters"]
+        prefix = "--py-files s3://code/sparkify/sparkify.zip --files s3://code/sparkify/dl.cfg"
+        assert parameters.startswith(prefix + expected) and ("spark.archives" in parameters) == shipped
