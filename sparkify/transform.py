@@ -159,6 +159,20 @@ def rejected(flagged: DataFrame, source: str) -> DataFrame:
     )
 
 
+def reject_examples(rejects: DataFrame, per_reason: int = 5, width: int = 200) -> DataFrame:
+    """Per reason: how many quarantine records it holds (``count``) and its first ``per_reason`` records
+    (``n``, by source, file and text) with their raw text cut to ``width`` characters: what a report shows."""
+    by_reason = Window.partitionBy("reason")
+    return rejects.select(
+        "reason",
+        "source",
+        "source_file",
+        F.substring(F.coalesce(F.col("raw"), F.lit("")), 1, width).alias("raw"),
+        F.count(F.lit(1)).over(by_reason).alias("count"),
+        F.row_number().over(by_reason.orderBy("source", "source_file", "raw")).alias("n"),
+    ).where(F.col("n") <= per_reason)
+
+
 def tally(flagged: DataFrame, count_plays: bool) -> DataFrame:
     """One row of counts: records read, used, rejected (and usable NextSong events)."""
     ok = F.col(REASON).isNull()

@@ -81,6 +81,15 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+AWS_ACCESS_KEY = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with the given secrets and anything shaped like an AWS access key id masked (a record shown in a
+    report may quote anything)."""
+    return AWS_ACCESS_KEY.sub("***", redact(text, [s for s in secrets if len(s) >= 4]))
+
+
 def note_stage(exc: BaseException, name: str) -> None:
     """Remember the innermost stage an exception passed through (for the error message)."""
     if getattr(exc, "sparkify_stage", None) is None:

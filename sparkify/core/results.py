@@ -72,6 +72,11 @@ class RunResult:
     spark_jobs: int = 0  # the Spark jobs the run started (a stream's micro-batch: its own)
     # a stream's micro-batch: its id, the stream's checkpoint and query id, its watermark
     stream: Dict[str, Any] = field(default_factory=dict)
+    mode: str = ""  # full, incremental, checks, stream songs, micro-batch (runs.plan's job kinds)
+    exit_code: int = 0  # the command's: 0 ok, 1 a check failed, 2 a problem to fix, 3 Spark failed, 4 the JVM died
+    # rejected records per reason: {"count": n, "examples": [{"source", "file", "raw"}]} (raw: 200 characters at
+    # most, secrets masked; sparkify.runs.write.reject_summary)
+    rejects: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
     @property
     def checks_failed(self) -> int:

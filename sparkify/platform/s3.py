@@ -147,6 +147,16 @@ def client(settings: Settings, max_connections: int = 10) -> Any:
     )
 
 
+PRESIGN_SECONDS = 7 * 24 * 3600  # the longest SigV4 allows
+
+
+def presigned_url(settings: Settings, uri: str) -> str:
+    """A URL that GETs the object ``uri`` (s3:// or s3a://) for 7 days without credentials."""
+    parsed = urlparse(uri)
+    params = {"Bucket": parsed.netloc, "Key": parsed.path.lstrip("/")}
+    return str(client(settings).generate_presigned_url("get_object", Params=params, ExpiresIn=PRESIGN_SECONDS))
+
+
 S3_XML = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 

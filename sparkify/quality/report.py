@@ -16,7 +16,9 @@ def human_bytes(size: int) -> str:
     return f"{size} B"
 
 
-def summary(result: RunResult, report_uri: str = "") -> str:
+def summary(result: RunResult, report_uri: str = "", last_line: str = "") -> str:
+    """What a run prints: its counts, tables, checks, catalog, message; last, ``last_line`` (the report's page)
+    or the JSON report's path."""
     lines = [f"Run {result.run_id}: {result.status}", f"Input:  {result.input_root}"]
     header = f"{'source':<10} {'files':>7} {'size':>10} {'read':>10} {'used':>10} {'rejected':>9}"
     if result.sources:
@@ -50,8 +52,8 @@ def summary(result: RunResult, report_uri: str = "") -> str:
         ]
     if result.message:
         lines += ["", result.message]
-    if report_uri:
-        lines.append(f"Report: {report_uri}")
+    if last_line or report_uri:
+        lines.append(last_line or f"Report: {report_uri}")
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ life, and its micro-batches run inside.
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
@@ -25,12 +26,13 @@ from pyspark.sql import DataFrame, SparkSession
 
 from sparkify import catalogs as catalog
 from sparkify.core.config import Settings
-from sparkify.core.errors import UserError, redact
+from sparkify.core.errors import EXIT_JVM_DIED, UserError, redact
 from sparkify.core.results import RunResult, Written, new_run_id
 from sparkify.core.schemas import SONGPLAYS
 from sparkify.platform.fs import join_uri, write_text
 from sparkify.platform.lock import OutputLock
 from sparkify.platform.session import jobs_started, run_failure
+from sparkify.quality import site
 from sparkify.quality.checks import Check, run_checks
 from sparkify.runs.plan import CHECKS, FULL, INCREMENTAL, MICRO_BATCH, Job, Plan, make_plan, save_state
 from sparkify.runs.read import Inputs, read_inputs
@@ -53,6 +55,7 @@ def run(
     result = RunResult(run_id=run_id, input_root=settings.input_root, output_root=settings.output_root)
     result.stages.update(session_seconds or {})
     result.stream = dict(job.stream)
+    result.mode = job.kind
     sink = sink_for(spark, settings, result.run_id)
     held = nullcontext() if job.in_stream else OutputLock(settings, result.run_id, job.kind)
     reported = _reported(spark, result, sink, settings, jobs_started(spark))
@@ -176,8 +179,10 @@ def _reported(
         yield
     except Exception as exc:
         secrets = settings.aws.secrets
-        message = str(exc) if isinstance(exc, UserError) else run_failure(exc, secrets)[0] or type(exc).__name__
+        failure, died = (None, False) if isinstance(exc, UserError) else run_failure(exc, secrets)
+        message = str(exc) if isinstance(exc, UserError) else failure or type(exc).__name__
         result.status, result.message = "failed", redact(message, secrets)
+        result.exit_code = 2 if isinstance(exc, UserError) else EXIT_JVM_DIED if died else 3
         raise
     finally:
         try:
@@ -190,6 +195,7 @@ def _reported(
                 result.spark_jobs = len(jobs_started(spark) - jobs_before)
             except Exception:  # a JVM that died answers nothing: the report goes without the count
                 pass
+            result.exit_code = result.exit_code or (1 if result.checks_failed else 0)
             write_report(spark, result)
 
 
@@ -231,8 +237,13 @@ def _written_condition(written: Written, plays: DataFrame) -> str:
 
 
 def write_report(spark: SparkSession, result: RunResult) -> None:
+    """The JSON report, then its page beside it and (a run, not a micro-batch: ``stream_index``) the index."""
     try:
-        write_text(spark, report_uri(result.output_root, result.run_id), result.to_json())
+        text = result.to_json()
+        write_text(spark, report_uri(result.output_root, result.run_id), text)
+        site.write_run_page(spark, result.output_root, json.loads(text))
+        if result.mode != MICRO_BATCH:
+            site.write_index(spark, result.output_root)
     except Exception as exc:  # a report that cannot be written must not hide the run's own error
         print(f"warning: could not write the run report ({type(exc).__name__})", file=sys.stderr)
 

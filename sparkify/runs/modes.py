@@ -15,6 +15,7 @@ from sparkify.platform import s3
 from sparkify.platform.conf import local_jars
 from sparkify.platform.fs import is_local, local_path
 from sparkify.platform.session import build_session, end_local_jvm
+from sparkify.quality import site
 from sparkify.quality.checks import DEFAULT_CHECKS
 from sparkify.quality.report import format_results, summary
 from sparkify.runs.engine import report_uri, run
@@ -24,6 +25,17 @@ from sparkify.runs.timing import stage
 from sparkify.sinks import check_format
 from sparkify.sources import source_named
 from sparkify.sources.files import check_local_input
+
+
+def report_line(settings: Settings, run_id: str, presign: bool) -> str:
+    """The run's last line: its page (and, with ``presign`` on S3, a URL that opens it for 7 days); '' when
+    pages cannot be drawn here (the JSON report's path is printed instead)."""
+    if not site.can_draw():
+        return ""
+    page = site.page_uri(settings.output_root, run_id)
+    if presign and s3.is_s3(page):
+        return f"Report: {page} (presigned for 7 days: {s3.presigned_url(settings, page)})"
+    return f"Report: {page} (JSON beside it; all runs: {site.page_uri(settings.output_root, 'index')})"
 
 
 def _validate_paths(settings: Settings) -> None:
@@ -90,6 +102,7 @@ def execute(
     days: Optional[Tuple[dt.date, dt.date]] = None,
     rebuild_songs: bool = False,
     stream: Optional[Dict[str, Any]] = None,
+    presign: bool = False,
 ) -> int:
     """The job from settings to exit code: 0 ok, 1 a check failed, 2 a problem the user can fix.
     ``mode``: full, incremental (``days``), stream (``stream``: its options) or checks."""
@@ -118,6 +131,7 @@ def execute(
     else:
         job = Job(INCREMENTAL if days else FULL, days=days, rebuild_songs=rebuild_songs)
         result = run(spark, settings, job, checks, session_seconds=started)
-        print(summary(result, report_uri(settings.output_root, result.run_id)))
+        last = report_line(settings, result.run_id, presign)
+        print(summary(result, report_uri(settings.output_root, result.run_id), last))
     end_local_jvm(spark)  # a first local run leaves its class archive for the next ones
     return 1 if result.checks_failed else 0

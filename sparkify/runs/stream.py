@@ -38,6 +38,7 @@ from sparkify.core.results import RunResult, new_run_id
 from sparkify.core.schemas import LOG_SCHEMA
 from sparkify.platform.fs import file_names, join_uri, read_text
 from sparkify.platform.lock import OutputLock
+from sparkify.quality import site
 from sparkify.runs.engine import run
 from sparkify.runs.plan import MICRO_BATCH, STREAM_SONGS, Job
 from sparkify.sources import Source, source_named
@@ -114,6 +115,7 @@ def run_stream(
         run(spark, settings, stream)
         batches: List[int] = []
         failures: List[BaseException] = []
+        indexed = [time.strftime("%Y%m%d%H", time.gmtime())]  # the hour the index was last rebuilt
 
         def each(lines: DataFrame, batch_id: int) -> None:
             begun = time.monotonic()
@@ -123,13 +125,20 @@ def run_stream(
                 failures.append(exc)
                 raise
             batches.append(batch_id)
+            hour = time.strftime("%Y%m%d%H", time.gmtime())
+            if hour != indexed[-1]:  # the index summarises micro-batches by the hour: rebuilt once an hour
+                indexed.append(hour)
+                site.write_index(spark, settings.output_root)
             print(f"{time.strftime('%H:%M:%S')} batch {batch_id} done in {time.monotonic() - begun:.1f} s", flush=True)
             if on_batch is not None:
                 on_batch(batch_id)
 
         trigger = {"availableNow": True} if available_now else {"processingTime": f"{interval_seconds} seconds"}
         query = _start(spark, settings, chosen, checkpoint, files_per_batch, each, trigger)
-        _await(query, timeout_seconds, failures)  # (the songs: a local checkpoint, freed with the session)
+        try:
+            _await(query, timeout_seconds, failures)  # (the songs: a local checkpoint, freed with the session)
+        finally:
+            site.write_index(spark, settings.output_root)
     return batches
 
 

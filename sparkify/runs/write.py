@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import sys
 from functools import reduce
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sparkify import transform
 from sparkify.core.config import Settings
-from sparkify.core.errors import UserError
+from sparkify.core.errors import UserError, mask_secrets
 from sparkify.core.results import RunResult, SourceCounts, Written
 from sparkify.core.schemas import (
     ARTISTS,
@@ -41,7 +41,25 @@ def publish_rejects(sink: ParquetSink, inputs: Inputs, result: RunResult, settin
     rejects = [transform.rejected(frame, name) for frame, name in read if frame is not None]
     with stage(result.seconds, "load", log=False), stage(result.stages, "write _quarantine", log=False):
         result.quarantine.append(sink.quarantine(reduce(DataFrame.unionByName, rejects)))
+    if any(counts.rejected for counts in result.sources.values()):
+        result.rejects = reject_summary(reduce(DataFrame.unionByName, rejects), settings)
     check_rejects(result.sources, settings, quarantine_path(settings.output_root, result.run_id))
+
+
+SECRET_WORDS = ("jaas", "password", "secret", "token", "key")  # [KAFKA] options whose values are masked
+
+
+def reject_summary(rejects: DataFrame, settings: Settings) -> Dict[str, Dict[str, Any]]:
+    """The report's rejects: per reason its count and up to 5 examples (raw text cut to 200 characters,
+    the run's secrets and anything like an AWS access key masked)."""
+    summary: Dict[str, Dict[str, Any]] = {}
+    kafka = [v for k, v in settings.kafka.options.items() if any(w in k.lower() for w in SECRET_WORDS)]
+    secrets = [*settings.aws.secrets, *kafka]
+    for row in sorted(transform.reject_examples(rejects).collect(), key=lambda r: (r["reason"], r["n"])):
+        found = summary.setdefault(row["reason"], {"count": row["count"], "examples": []})
+        raw = mask_secrets(row["raw"], secrets)
+        found["examples"].append({"source": row["source"], "file": row["source_file"], "raw": raw})
+    return summary
 
 
 def check_rejects(sources: Dict[str, SourceCounts], settings: Settings, quarantine: str) -> None:
@@ -194,6 +212,7 @@ def publish_batch(
         if counts.rejected:
             with stage(result.stages, "write _quarantine", log=False):
                 result.quarantine.append(sink.quarantine(transform.rejected(inputs.logs, "log_data")))
+            result.rejects = reject_summary(transform.rejected(inputs.logs, "log_data"), settings)
     alert_rejects(result, plan.job.totals, settings)
 
 
