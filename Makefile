@@ -55,8 +55,8 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "Chromium is missing: sudo apt-get install chromium"; exit 1; }
 
 ## test-fast: the inner loop (under 2 minutes on 2 cores): lint and the tests that start no service (S3 server, Kafka
-## broker, Spark cluster, moto), make no public-shape data set and are not marked slow (pyproject.toml's markers)
-FAST := not s3 and not kafka and not cluster and not moto and not public and not slow
+## broker, Spark cluster, moto, browser), make no public-shape data set and are not marked slow (pyproject.toml's markers)
+FAST := not s3 and not kafka and not cluster and not moto and not public and not slow and not browser
 test-fast: $(VENV)/.dev-deps jars
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports

@@ -161,9 +161,9 @@ def test_too_many_rejects_fail_the_run_before_the_tables(spark, settings, bad_ro
     assert os.path.join(str(tmp_path), "_quarantine") in message
     assert not os.path.exists(tmp_path / "songplays")
     assert os.path.exists(tmp_path / "_quarantine")
-    reports = os.listdir(tmp_path / "_reports")
+    reports = [n for n in os.listdir(tmp_path / "_reports") if n.endswith(".json")]
     report = json.loads((tmp_path / "_reports" / reports[0]).read_text())
-    assert report["status"] == "failed" and "MAX_REJECTED_SHARE" in report["message"]
+    assert report["status"] == "failed" and "MAX_REJECTED_SHARE" in report["message"] and report["exit_code"] == 2
 
 
 @pytest.mark.slow

@@ -31,10 +31,10 @@ def etl(tmp_path, *args, env=None):
 
 
 def report(tmp_path):
-    """(status, message) of the run report the job wrote."""
-    (name,) = os.listdir(tmp_path / "out" / "_reports")
+    """(status, message, exit code) of the run report the job wrote."""
+    (name,) = [n for n in os.listdir(tmp_path / "out" / "_reports") if n.endswith(".json")]
     body = json.loads((tmp_path / "out" / "_reports" / name).read_text())
-    return body["status"], body["message"]
+    return body["status"], body["message"], body["exit_code"]
 
 
 def children(pid):
@@ -80,7 +80,7 @@ def test_a_killed_jvm_is_named_with_its_signal_and_stage(tmp_path):
     assert len(error) == 1 and error[0].startswith("error: The Spark JVM was killed (SIGKILL) during '"), error
     assert "out-of-memory killer" in error[0] and "S3" not in error[0]
     assert SECRET not in stderr + out
-    assert report(tmp_path) == ("failed", error[0][len("error: ") :])  # the run report says the same
+    assert report(tmp_path) == ("failed", error[0][len("error: ") :], code)  # the run report says the same
 
 
 @pytest.mark.slow
@@ -97,7 +97,7 @@ def test_an_out_of_memory_run_names_the_java_error_and_the_setting(tmp_path):
     assert len(error) == 1 and " during '" in error[0] and "(exit code 3): java.lang.OutOfMemoryError" in error[0]
     assert "Raise [SPARK] DRIVER_MEMORY" in error[0] and "S3" not in error[0]
     assert SECRET not in stderr + out
-    assert report(tmp_path) == ("failed", error[0][len("error: ") :])  # the run report says the same
+    assert report(tmp_path) == ("failed", error[0][len("error: ") :], code)  # the run report says the same
 
 
 def test_a_stack_overflow_that_killed_the_jvm_is_explained():

@@ -5,7 +5,9 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import time
+import urllib.request
 
 import pytest
 
@@ -34,17 +36,18 @@ def s3_config(path, endpoint, secret, output):
 
 @pytest.fixture(scope="module")
 def s3_run(spark, settings, endpoint, tmp_path_factory):
-    """`python etl.py --verbose` (INFO logs) from s3:// to s3://; its output and run report."""
+    """`python etl.py --verbose --presign` (INFO logs) from s3:// to s3://; its output and run report."""
     client = s3server.client(endpoint)
     client.create_bucket(Bucket=BUCKET)
     uploaded = s3server.upload_tree(client, BUCKET, SAMPLE, "raw")
     cfg = s3_config(tmp_path_factory.mktemp("s3-config") / "dl.cfg", endpoint, s3server.SECRET_KEY, "lake")
     begun = time.monotonic()
-    out = run_etl("--config", cfg, "--verbose", timeout=600)
+    out = run_etl("--config", cfg, "--verbose", "--presign", timeout=600)
     seconds = time.monotonic() - begun
     assert out.returncode == 0, out.stderr[-3000:]
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix="lake/_reports/")["Contents"]]
-    report = client.get_object(Bucket=BUCKET, Key=keys[0])["Body"].read().decode()
+    (key,) = [k for k in keys if k.endswith(".json")]
+    report = client.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
     print(f"\nS3 run: {uploaded} input objects, {seconds:.1f} s including Spark start-up")
     # this session reads the output back with the same credentials
     s3.configure(
@@ -68,6 +71,23 @@ def test_s3_output_equals_the_local_output(spark, s3_run, sample_run):
         local = sorted(read_table(spark, local_root, table.name), key=repr)
         assert len(remote) > 0
         assert remote == local, table.name
+
+
+@pytest.mark.slow
+@needs_jars
+def test_the_run_page_is_beside_its_report_and_the_last_line_presigns_it(s3_run):
+    report, log, _, client = s3_run
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix="lake/_reports/")["Contents"]}
+    run_id = report["run_id"]
+    assert {f"lake/_reports/{run_id}.json", f"lake/_reports/{run_id}.html", "lake/_reports/index.html"} <= keys
+    last = [line for line in log.splitlines() if line.strip()][-1]
+    page = f"s3a://{BUCKET}/lake/_reports/{run_id}.html"
+    match = re.fullmatch(re.escape(f"Report: {page} (presigned for 7 days: ") + r"(http\S+)\)", last)
+    assert match, last
+    with urllib.request.urlopen(match.group(1), timeout=30) as answer:  # no credentials: the URL's signature
+        body = answer.read().decode("utf-8")
+    assert f"<h1>Run {run_id}</h1>" in body and "<svg" in body
+    assert body == client.get_object(Bucket=BUCKET, Key=f"lake/_reports/{run_id}.html")["Body"].read().decode()
 
 
 @pytest.mark.slow

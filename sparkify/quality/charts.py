@@ -38,7 +38,8 @@ def timeline(stages: Dict[str, float]) -> str:
     """The stages one after another in a single bar (seconds), in the order the run went through them."""
     import pygal  # noqa: PLC0415
 
-    chart = _style(pygal.HorizontalStackedBar, "Stages (seconds, in order)", height=220, legend_at_bottom_columns=3)
+    title = "Stages (seconds, in order)"
+    chart = _style(pygal.HorizontalStackedBar, title, height=240, legend_at_bottom_columns=3, truncate_legend=32)
     chart.x_labels = ["run"]
     for name, seconds in stages.items():
         chart.add(name, [round(seconds, 2)])

@@ -76,7 +76,7 @@ def refuse_lost_checkpoint(spark: SparkSession, settings: Settings, checkpoint: 
     if file_names(spark, join_uri(checkpoint, "commits")):
         return
     reports = join_uri(settings.output_root, "_reports")
-    batches = [name for name in file_names(spark, reports) if name.startswith("stream-batch-")]
+    batches = [n for n in file_names(spark, reports) if n.startswith("stream-batch-") and n.endswith(".json")]
     if not batches:
         return
     latest = json.loads(read_text(spark, join_uri(reports, batches[-1])) or "{}")
