@@ -197,19 +197,19 @@ def test_the_python_packages_travel_built_for_python_3_9(tmp_path, capsys, reque
     config = write_config(tmp_path, execution_role_arn=ROLE)
     assert emr.main(["submit", "--serverless", "--config", config, "--no-wait"]) == 0
     archive = uploaded_objects()["jobs/sparkify/python-packages.tar.gz"]
-    assert f"Uploaded {CODE_URI}/python-packages.tar.gz (boto3==1.42.97 for Python 3.9," in capsys.readouterr().out
+    assert f"Uploaded {CODE_URI}/python-packages.tar.gz (boto3==1.42.97 pygal==3.1.3 for Python 3.9," in capsys.readouterr().out
     unpacked = tmp_path / "pydeps"
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         names = tar.getnames()
         tar.extractall(unpacked)
-    # boto3 1.42.97 and what it needs for Python 3.9 (urllib3 and botocore's data too); no console scripts
-    for member in ("boto3/__init__.py", "botocore/data/s3", "s3transfer", "jmespath", "dateutil", "urllib3"):
+    # boto3 1.42.97 and pygal, with what they need on Python 3.9 (urllib3, botocore's data); no console scripts
+    for member in ("boto3/__init__.py", "botocore/data/s3", "s3transfer", "jmespath", "dateutil", "urllib3", "pygal"):
         assert any(n == member or n.startswith(member + "/") for n in names), member
     assert "boto3-1.42.97.dist-info/METADATA" in names and not any(n.startswith("bin") for n in names)
     metadata = (unpacked / "botocore-1.42.97.dist-info" / "METADATA").read_text()
     assert "Requires-Python: >= 3.9" in metadata or "Requires-Python: >=3.9" in metadata
     # on the PYTHONPATH, as spark.archives unpacks it beside the driver (-S: no site-packages of this machine)
-    probe = "import sys; sys.path.append(sys.argv[1]); import boto3; print(boto3.__version__, boto3.__file__)"
+    probe = "import sys; sys.path.append(sys.argv[1]); import boto3, pygal; print(boto3.__version__, boto3.__file__)"
     command = [sys.executable, "-S", "-c", probe, str(unpacked)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.stdout.split()[0] == "1.42.97" and done.stdout.split()[1].startswith(str(unpacked)), done.stderr

@@ -56,8 +56,9 @@ class EmrSettings:
     application_id: str = ""  # EMR Serverless: empty, the application sparkify-etl (created when absent)
     execution_role_arn: str = ""  # EMR Serverless: the job run's IAM role (required in serverless mode)
     # EMR Serverless: pip requirements the image's Python 3.9 lacks, shipped as an archive (spark.archives);
-    # "none" in dl.cfg: ship none. boto3 1.43+ needs Python 3.10: 1.42.97 is the last one for EMR 7's Python 3.9.
-    python_packages: str = "boto3==1.42.97"
+    # "none" in dl.cfg: ship none. boto3 1.43+ needs Python 3.10: 1.42.97 is the last one for EMR 7's Python 3.9;
+    # pygal draws the report pages.
+    python_packages: str = "boto3==1.42.97 pygal==3.1.3"
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("EMR", "MODE", "emr.mode", str.lower, "cluster", choices=EMR_MODES, noun="an EMR mode"),
     Setting("EMR", "APPLICATION_ID", "emr.application_id"),
     Setting("EMR", "EXECUTION_ROLE_ARN", "emr.execution_role_arn"),
-    Setting("EMR", "PYTHON_PACKAGES", "emr.python_packages", _none_is_empty, "boto3==1.42.97"),
+    Setting("EMR", "PYTHON_PACKAGES", "emr.python_packages", _none_is_empty, "boto3==1.42.97 pygal==3.1.3"),
     Setting("KAFKA", "BOOTSTRAP_SERVERS", "kafka.bootstrap_servers"),
     Setting("KAFKA", "TOPIC", "kafka.topic", str, "sparkify-events"),
     Setting("KAFKA", "STARTING_OFFSETS", "kafka.starting_offsets", str, "earliest"),
