@@ -197,7 +197,8 @@ def test_the_python_packages_travel_built_for_python_3_9(tmp_path, capsys, reque
     config = write_config(tmp_path, execution_role_arn=ROLE)
     assert emr.main(["submit", "--serverless", "--config", config, "--no-wait"]) == 0
     archive = uploaded_objects()["jobs/sparkify/python-packages.tar.gz"]
-    assert f"Uploaded {CODE_URI}/python-packages.tar.gz (boto3==1.42.97 pygal==3.1.3 for Python 3.9," in capsys.readouterr().out
+    line = f"Uploaded {CODE_URI}/python-packages.tar.gz (boto3==1.42.97 pygal==3.1.3 for Python 3.9,"
+    assert line in capsys.readouterr().out
     unpacked = tmp_path / "pydeps"
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         names = tar.getnames()

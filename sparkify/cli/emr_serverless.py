@@ -11,12 +11,13 @@ What the job finds on an EMR 7 Serverless image (Spark 3.5 line, Python 3.9) and
   Spark settings as the cluster path (sparkify.cli.emr.iceberg_spark_conf);
 - the Kafka connector: not needed (a batch run);
 - Python packages: the job imports pyspark, the standard library and boto3/botocore (the output lock, the Glue
-  catalog, the signed S3 listings) and pygal (the report pages). [EMR] PYTHON_PACKAGES (default boto3==1.42.97,
-  the last boto3 for Python 3.9: 1.43 needs 3.10, and pygal==3.1.3) travel as an archive: pip installs them for CPython 3.9 (manylinux x86_64 wheels only)
-  into a folder wherever the submit runs, packed as a tar.gz (``python_packages_archive``, cached by the
-  requirements' hash), uploaded beside the code, unpacked by ``spark.archives`` as ./pydeps, on PYTHONPATH.
-  Not venv-pack: a packed venv's bin/python is a link to the Python that made it, so it runs only when made on
-  the image's OS with the image's Python; the folder of pure-Python wheels runs on any CPython 3.9.
+  catalog, the signed S3 listings) and pygal (the report pages). [EMR] PYTHON_PACKAGES (default boto3==1.42.97, the
+  last boto3 for Python 3.9: 1.43 needs 3.10, and pygal==3.1.3) travel as an archive: pip installs them for CPython
+  3.9 (manylinux x86_64 wheels only) into a folder wherever the submit runs, packed as a tar.gz
+  (``python_packages_archive``, cached by the requirements' hash), uploaded beside the code, unpacked by
+  ``spark.archives`` as ./pydeps, on PYTHONPATH. Not venv-pack: a packed venv's bin/python is a link to the Python
+  that made it, so it runs only when made on the image's OS with the image's Python; the folder of pure-Python
+  wheels runs on any CPython 3.9.
 """
 
 from __future__ import annotations

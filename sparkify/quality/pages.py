@@ -15,6 +15,7 @@ from sparkify.quality import charts
 
 Report = Dict[str, Any]
 TREND_RUNS = 30  # the index's charts: the newest entries
+LISTED = 1000  # the index lists the newest runs (a page stays under 1 MB); older ones: their JSON and pages
 EXIT_CODES = {"ok": 0, "nothing new": 0, "checks failed": 1}
 
 STYLE = """
@@ -228,7 +229,9 @@ def index_page(reports: Sequence[Report]) -> str:
     ``TREND_RUNS``: rows written per table, rejected share, wall time per stage, checks failed."""
     rows = entries(reports)
     recent = rows[-TREND_RUNS:]
-    body = [f"<h1>Sparkify runs</h1><p>{len(rows):,} runs ({len(reports):,} reports), newest first.</p>"]
+    older = max(0, len(rows) - LISTED)
+    note = f" The newest {LISTED:,} are listed; {older:,} older ones have their JSON and pages here." if older else ""
+    body = [f"<h1>Sparkify runs</h1><p>{len(rows):,} runs ({len(reports):,} reports), newest first.{note}</p>"]
     if recent:
         body.append(f"<h2>Trends: the last {len(recent)} runs</h2>" + trend_charts(recent))
     listing = [
@@ -236,7 +239,7 @@ def index_page(reports: Sequence[Report]) -> str:
          esc(r.get("started_at")), esc(r.get("mode") or ""), badge(r.get("status", "")), str(exit_code(r)),
          number(r["batches"]) if r.get("batches") else "", number(sum(t.get("rows", 0) for t in r.get("tables", []))),
          f"{rejected_share(r):.2%}", number(len(failed_checks(r))), f"{r.get('seconds', {}).get('total', 0):,.1f}")
-        for r in reversed(rows)
+        for r in reversed(rows[-LISTED:])
     ]  # fmt: skip
     header = ["run", "started", "mode", "status", "exit", "batches", "rows written", "rejected", "checks failed", "s"]
     body.append('<h2>Runs</h2><div id="runs">' + table(header, listing, numeric=(4, 5, 6, 7, 8, 9)) + "</div>")
