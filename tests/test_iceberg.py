@@ -51,9 +51,9 @@ def etl(cfg, *args):
 
 
 def report_of(done):
-    """The run report etl.py names (a local output)."""
-    path = next(line.split("Report: ", 1)[1].strip() for line in done.stdout.splitlines() if "Report: " in line)
-    with open(path, encoding="utf-8") as handle:
+    """The run report etl.py names (a local output): the JSON beside the page of its last line."""
+    page = next(line.split("Report: ", 1)[1].split(" (")[0] for line in done.stdout.splitlines() if "Report: " in line)
+    with open(page[: -len(".html")] + ".json", encoding="utf-8") as handle:
         return json.load(handle)
 
 

@@ -56,7 +56,7 @@ def s3_run(spark, settings, endpoint, tmp_path_factory):
             s3_endpoint=endpoint, s3_path_style=True, aws=AwsCredentials(s3server.ACCESS_KEY, s3server.SECRET_KEY)
         ),
     )
-    return json.loads(report), out.stdout + out.stderr, report, client
+    return json.loads(report), out.stderr + out.stdout, report, client  # stdout last: its last line ends the log
 
 
 @pytest.mark.slow

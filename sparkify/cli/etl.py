@@ -58,9 +58,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     stream.add_argument("--timeout", type=float, help="stop after this many seconds")
     stream.add_argument("--files-per-batch", type=int, help="most log files in one micro-batch (default 1000)")
     parser.add_argument("--force", action="store_true", help="allow an output root that is a bucket's root")
-    parser.add_argument(
-        "--presign", action="store_true", help="an S3 output: end with a URL that opens the run's page for 7 days"
-    )
+    parser.add_argument("--presign", action="store_true", help="an S3 output: end with a URL opening the run's page")
     parser.add_argument("--verbose", action="store_true", help="Spark's INFO logs, progress bars and stack traces")
     args = parser.parse_args(argv)
     belongs = {
