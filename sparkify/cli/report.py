@@ -13,6 +13,7 @@ import argparse
 import sys
 from typing import List, Optional
 
+from sparkify.cli import user_errors_exit_2
 from sparkify.core.config import DEFAULT_CONFIG, load_settings
 from sparkify.core.errors import UserError
 from sparkify.platform.fs import file_names, is_local
@@ -37,6 +38,7 @@ def rebuild(spark, output_root: str) -> str:
     return f"Index of {len(reports):,} reports: {index} ({len(missing):,} run pages written)"
 
 
+@user_errors_exit_2
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sparkify.report", description="Rebuild the report pages of an output from its JSON reports."
@@ -44,14 +46,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("output", nargs="?", help="output root; default: OUTPUT_DATA of the config")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="settings file; default: %(default)s")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args.config).with_overrides(output_root=args.output)
-        # a local output needs no Spark; S3 is read and written through Hadoop's S3A, as the job does
-        spark = None if is_local(settings.output_root) else build_session(settings)
-        print(rebuild(spark, settings.output_root))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(args.config).with_overrides(output_root=args.output)
+    # a local output needs no Spark; S3 is read and written through Hadoop's S3A, as the job does
+    spark = None if is_local(settings.output_root) else build_session(settings)
+    print(rebuild(spark, settings.output_root))
     return 0
 
 
