@@ -8,6 +8,7 @@ tested with stubbed get_job_run answers).
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import boto3
 import pytest
 
 from sparkify.cli import emr, emr_serverless
+from sparkify.core.config import KAFKA_JARS_DIR
 from tests.test_emr import (  # noqa: F401  (aws, aws_env: fixtures)
     BUCKET,
     CODE_URI,
@@ -232,6 +234,39 @@ def test_packages_without_a_python_3_9_wheel_are_exit_2_before_the_job_run(tmp_p
     assert "[EMR] PYTHON_PACKAGES = boto3==1.43.11: pip found no wheels for the image's Python 3.9" in err
     assert "Pick versions that support Python 3.9, or set it to none" in err
     assert not [name for name, _ in requests if name == "StartJobRun"]
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_kafka_stream_is_a_streaming_job_run_with_the_connector_uploaded(tmp_path, capsys, requests):
+    jars = sorted(os.listdir(KAFKA_JARS_DIR))
+    assert any(j.startswith("spark-sql-kafka-0-10") for j in jars), "make jars fetches the connector"
+    config = write_config(tmp_path, execution_role_arn=ROLE, python_packages="none")
+    assert emr.main(["submit", "--serverless", "--kafka", "--config", config, "--no-wait"]) == 0
+    request = started(requests)
+    assert request["mode"] == "STREAMING"
+    assert request["jobDriver"]["sparkSubmit"]["entryPointArguments"] == [*ARGUMENTS, "--stream", "--source", "kafka"]
+    uris = [f"{CODE_URI}/jars/{j}" for j in jars]
+    parameters = request["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"]
+    assert parameters == f"{CODE_PARAMETERS} --conf spark.jars={','.join(uris)}"
+    objects = uploaded_objects()
+    for jar in jars:  # the connector's own bytes: EMR Serverless fetches nothing from Maven without a NAT
+        with open(os.path.join(KAFKA_JARS_DIR, jar), "rb") as handle:
+            assert objects[f"jobs/sparkify/jars/{jar}"] == handle.read()
+    assert f"Uploaded Spark's Kafka connector ({len(jars)} jars) to {CODE_URI}/jars/" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_kafka_password_is_never_uploaded(tmp_path, capsys, requests):
+    config = write_config(tmp_path, execution_role_arn=ROLE)
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write('[KAFKA]\nkafka.sasl.jaas.config = PlainLoginModule required username="u" password="hunter2";\n')
+    assert emr.main(["submit", "--serverless", "--kafka", "--config", config]) == 2
+    err = capsys.readouterr().err
+    assert "[KAFKA] kafka.sasl.jaas.config in" in err and "holds a password" in err and "AWS_MSK_IAM" in err
+    assert "hunter2" not in err
+    assert not [name for name, _ in requests if name in ("PutObject", "StartJobRun")]
+    assert emr.main(["submit", "--kafka", "--config", config]) == 2  # a cluster step: not offered
+    assert "--kafka runs on EMR Serverless (a streaming job run): add --serverless." in capsys.readouterr().err
 
 
 @pytest.mark.usefixtures("aws")

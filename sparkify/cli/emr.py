@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import glob
 import io
 import os
 import re
@@ -33,7 +34,15 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from sparkify.cli import emr_serverless as serverless
-from sparkify.core.config import DEFAULT_CONFIG, PACKAGE_DIR, REPO_ROOT, EmrSettings, Settings, load_settings
+from sparkify.core.config import (
+    DEFAULT_CONFIG,
+    KAFKA_JARS_DIR,
+    PACKAGE_DIR,
+    REPO_ROOT,
+    EmrSettings,
+    Settings,
+    load_settings,
+)
 from sparkify.core.errors import UserError
 
 ETL_NAME = "etl.py"
@@ -524,8 +533,11 @@ def submit_serverless(
     session: Any,
     out: TextIO,
     repo_root: str = REPO_ROOT,
+    kafka: bool = False,
 ) -> Tuple[Any, str, str, str]:
-    """Upload the code and start an EMR Serverless job run; return (client, application id, job run id, log URI)."""
+    """Upload the code and start an EMR Serverless job run; return (client, application id, job run id, log URI).
+    ``kafka``: the Kafka stream (``etl.py --stream --source kafka``) as a streaming job run, with Spark's Kafka
+    connector uploaded beside the code (EMR Serverless fetches nothing from Maven without a NAT)."""
     emr = settings.emr
     check_emr_settings(emr, config_path)
     check_serverless_settings(emr, config_path)
@@ -533,6 +545,8 @@ def submit_serverless(
     source, target = resolve_io(emr, config_path, input_uri, output_uri)
     log_uri = log_uri_for(emr, code_uri)
 
+    if kafka:
+        refuse_kafka_secrets(config_path)
     uploaded = upload_code(session.client("s3"), config_path, code_uri, repo_root)
     print(uploaded_line(uploaded, code_uri), file=out)
     client = session.client("emr-serverless")
@@ -542,17 +556,61 @@ def submit_serverless(
     conf = serverless.iceberg_conf(iceberg_spark_conf(target)) if settings.table_format == "iceberg" else {}
     if emr.python_packages.strip():
         conf.update(serverless.python_packages_conf(upload_packages(session.client("s3"), emr, code_uri, out)))
+    arguments = etl_arguments(source, target)
+    if kafka:
+        jars = upload_kafka_jars(session.client("s3"), code_uri, out)
+        conf["spark.jars"] = ",".join(filter(None, [conf.get("spark.jars", ""), *jars]))
+        arguments += ["--stream", "--source", "kafka"]
     request = serverless.build_job_run_request(
         app_id,
         emr.execution_role_arn.strip(),
         uploaded[ETL_NAME],
-        etl_arguments(source, target),
+        arguments,
         serverless.spark_submit_parameters(uploaded[ZIP_NAME], uploaded[CONFIG_NAME], conf),
         log_uri,
     )
+    if kafka:
+        request["mode"] = "STREAMING"  # EMR Serverless restarts a streaming job run that fails (retryPolicy)
     job_run_id = client.start_job_run(**request)["jobRunId"]
     print(f"Job run {job_run_id} on application {app_id}: {source} -> {target}. Logs: {log_uri}", file=out, flush=True)
     return client, app_id, job_run_id, log_uri
+
+
+KAFKA_SECRET = re.compile(r"password|secret", re.IGNORECASE)
+
+
+def refuse_kafka_secrets(config_path: str) -> None:
+    """UserError when a [KAFKA] option holds a password: dl.cfg travels to S3 (on EMR, MSK's IAM authentication
+    takes the job run's role, with no secret in the file)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(config_path, encoding="utf-8")
+    if not parser.has_section("KAFKA"):
+        return
+    for key, value in parser["KAFKA"].items():
+        if KAFKA_SECRET.search(key) or KAFKA_SECRET.search(value):
+            raise UserError(
+                f"[KAFKA] {key} in {config_path} holds a password, and dl.cfg is uploaded to S3 for the job run. On "
+                "Amazon MSK use IAM authentication (kafka.security.protocol = SASL_SSL, kafka.sasl.mechanism = "
+                "AWS_MSK_IAM, the execution role allowed kafka-cluster:Connect/ReadData), or remove the key."
+            )
+
+
+def upload_kafka_jars(s3: Any, code_uri: str, out: TextIO) -> List[str]:
+    """Spark's Kafka connector (.jars/kafka/, `make kafka`) uploaded to CODE_URI/jars/; their s3:// URIs."""
+    jars = sorted(glob.glob(os.path.join(KAFKA_JARS_DIR, "*.jar")))
+    if not any(os.path.basename(j).startswith("spark-sql-kafka-0-10") for j in jars):
+        raise UserError(
+            f"Spark's Kafka connector is not in {KAFKA_JARS_DIR}: run `make kafka` (mvn fetches it from Maven "
+            "Central); the job run gets it from CODE_URI, as EMR Serverless fetches nothing from Maven without a NAT."
+        )
+    bucket, prefix = split_s3_uri(code_uri)
+    uris = []
+    for jar in jars:
+        key = join_key(prefix, f"jars/{os.path.basename(jar)}")
+        s3.upload_file(jar, bucket, key)
+        uris.append(f"s3://{bucket}/{key}")
+    print(f"Uploaded Spark's Kafka connector ({len(uris)} jars) to {code_uri.rstrip('/')}/jars/", file=out)
+    return uris
 
 
 def upload_packages(s3: Any, emr: EmrSettings, code_uri: str, out: TextIO) -> str:
@@ -607,6 +665,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     sub.add_argument(
         "--no-wait", action="store_true", help="return once the step is submitted instead of following it to the end"
     )
+    sub.add_argument(
+        "--kafka",
+        action="store_true",
+        help="EMR Serverless: run the Kafka stream ([KAFKA] of the config) as a streaming job run, with Spark's "
+        "Kafka connector uploaded beside the code",
+    )
     return parser.parse_args(argv)
 
 
@@ -627,8 +691,9 @@ def follow_step(args: argparse.Namespace, settings: Settings, sleep: Callable[[f
 
 def follow_job_run(args: argparse.Namespace, settings: Settings, sleep: Callable[[float], Any]) -> int:
     client, app_id, run_id, log_uri = submit_serverless(
-        settings, args.config, args.application_id, args.input, args.output, make_session(settings), sys.stdout
-    )
+        settings, args.config, args.application_id, args.input, args.output, make_session(settings), sys.stdout,
+        kafka=args.kafka,
+    )  # fmt: skip
     region = settings.emr.region
     follow = f"aws emr-serverless get-job-run --application-id {app_id} --job-run-id {run_id} --region {region}"
     if args.no_wait:
@@ -651,6 +716,8 @@ def main(argv: Optional[List[str]] = None, sleep: Callable[[float], Any] = time.
         secrets = [settings.aws.access_key_id, settings.aws.secret_access_key, settings.aws.session_token]
         if args.serverless or (settings.emr.mode == "serverless" and not args.cluster_id):
             return follow_job_run(args, settings, sleep)
+        if args.kafka:
+            raise UserError("--kafka runs on EMR Serverless (a streaming job run): add --serverless.")
         return follow_step(args, settings, sleep)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

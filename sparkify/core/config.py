@@ -11,6 +11,8 @@ from sparkify.core.errors import UserError
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # sparkify/
 REPO_ROOT = os.path.dirname(PACKAGE_DIR)
+JARS_DIR = os.path.join(REPO_ROOT, ".jars")  # `make jars` (tools/fetch_jars.py)
+KAFKA_JARS_DIR = os.path.join(JARS_DIR, "kafka")  # Spark's Kafka connector
 DEFAULT_CONFIG = os.path.join(REPO_ROOT, "dl.cfg")
 
 

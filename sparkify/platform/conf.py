@@ -13,14 +13,13 @@ from typing import Dict, Optional
 
 import pyspark
 
-from sparkify.core.config import PACKAGE_DIR, REPO_ROOT, Settings
+from sparkify.core.config import JARS_DIR, KAFKA_JARS_DIR, PACKAGE_DIR, Settings
 from sparkify.core.errors import UserError
 from sparkify.core.schemas import INPUT_SUFFIXES
 from sparkify.platform import s3
 from sparkify.platform.fs import is_local, join_uri, listing_of, local_entries, local_path
 
 # Where `make jars` puts the JVM dependencies from Maven Central (tools/fetch_jars.py); git ignores it.
-JARS_DIR = os.path.join(REPO_ROOT, ".jars")
 LOG4J_CONFIG = os.path.join(PACKAGE_DIR, "platform", "log4j2.properties")
 # The JVM's errors are also written here (log4j2.properties), so that a JVM that dies can be
 # explained by the error it logged (StackOverflowError, OutOfMemoryError, ...). Local runs only.
@@ -39,7 +38,6 @@ def local_jars() -> str:
 
 
 # Spark's Kafka connector and what it needs beyond pyspark's jars/ (`make jars`, tools/fetch_jars.py).
-KAFKA_JARS_DIR = os.path.join(JARS_DIR, "kafka")
 
 
 KAFKA_PACKAGE = "org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.7"
