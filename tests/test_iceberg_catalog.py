@@ -98,3 +98,12 @@ def test_the_catalog_tables_give_the_sample_rows_and_two_writers_lose_no_commit(
     assert view["errors"] == []
     assert view["after"] == view["before"] + 8  # 2 writers x 4 commits, each retried on the other's
     assert view["commits"] >= 9
+
+
+def test_path_table_settings_are_refused_on_an_output_in_the_catalog(migrated, tmp_path):
+    """A writer through path tables would commit on top of the last registered snapshot: refused, named."""
+    out, _ = migrated
+    done = run_etl("--config", config(tmp_path / "paths.cfg", SAMPLE, out), "--skip-checks")
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Iceberg tables are in its local catalog (_catalog/iceberg.sqlite)" in done.stderr
+    assert "[CATALOG] TYPE = local or auto" in done.stderr

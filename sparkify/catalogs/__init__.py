@@ -34,7 +34,7 @@ from sparkify.core.config import Settings
 from sparkify.core.errors import UserError
 from sparkify.core.schemas import Table
 from sparkify.platform import s3
-from sparkify.platform.conf import iceberg_catalog_kind
+from sparkify.platform.conf import ICEBERG_CATALOG, iceberg_catalog_kind
 from sparkify.platform.fs import join_uri, path_exists
 
 __all__ = [
@@ -83,7 +83,8 @@ def register(
         # metadata files named for path readers
         names = [t.name for t in tables_of(settings) if not only or t.name in only]
         files = {name: metadata_location(t) for t in tables_of(settings) for name in [t.name] if name in names}
-        return Registered(f"iceberg {iceberg_catalog_kind(settings)}", "", unchanged=names, metadata_files=files)
+        where = f"Iceberg's {iceberg_catalog_kind(settings)} catalog"
+        return Registered(where, ICEBERG_CATALOG, unchanged=names, metadata_files=files)
     done_ahead = set(ahead.created + ahead.unchanged) if ahead else set()
     chosen = [
         t

@@ -94,10 +94,10 @@ ICEBERG_SQLITE = "iceberg.sqlite"  # the local Iceberg catalog: OUTPUT/_catalog/
 
 
 def iceberg_catalog_kind(settings: Settings) -> str:
-    """Which Iceberg catalog holds an Iceberg output's tables: ``jdbc`` ([CATALOG] TYPE local, a local output:
+    """Which Iceberg catalog holds an Iceberg output's tables: ``jdbc`` ([CATALOG] TYPE local or auto, a local output:
     SQLite in OUTPUT/_catalog/), else ``hadoop`` (path tables; with [CATALOG] TYPE glue registered by hand after
     each commit: Iceberg's GlueCatalog is the next step of issue 41)."""
-    if settings.catalog_type == "local" and is_local(settings.output_root):
+    if settings.catalog_type in ("local", "auto") and is_local(settings.output_root):
         return "jdbc"
     return "hadoop"
 
@@ -117,6 +117,7 @@ def iceberg_catalog_conf(name: str, output_root: str, kind: str = "hadoop") -> D
     }
     if kind == "jdbc":
         conf[f"{prefix}.uri"] = f"jdbc:sqlite:{os.path.join(root, CATALOG_DIR, ICEBERG_SQLITE)}"
+        conf[f"{prefix}.jdbc.schema-version"] = "V1"  # with views: Spark asks a catalog for them
     return conf
 
 

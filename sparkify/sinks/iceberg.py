@@ -89,11 +89,17 @@ def catalog_for(spark: SparkSession, output_root: str) -> str:
     root's (spark_conf), else one registered now (catalogs load on first use): the output's local JDBC
     catalog when it has one, else its path tables."""
     root = iceberg_root(output_root)
-    if spark.conf.get(f"spark.sql.catalog.{ICEBERG_CATALOG}.warehouse", None) == root:
+    in_catalog = is_local(root) and os.path.exists(os.path.join(root, CATALOG_DIR, ICEBERG_SQLITE))
+    ours = spark.conf.get(f"spark.sql.catalog.{ICEBERG_CATALOG}.warehouse", None) == root
+    if ours and (catalog_kind(spark, ICEBERG_CATALOG) != "hadoop" or not in_catalog):
         return ICEBERG_CATALOG
+    if in_catalog:  # Iceberg's JDBC catalog scopes its tables by the catalog's name: only `sparkify` sees them
+        raise UserError(
+            f"{root}'s Iceberg tables are in its local catalog ({CATALOG_DIR}/{ICEBERG_SQLITE}), which this session "
+            "does not open: run with that output's settings ([CATALOG] TYPE = local or auto, OUTPUT_DATA = it)."
+        )
     name = f"{ICEBERG_CATALOG}_{hashlib.sha1(root.encode()).hexdigest()[:12]}"
-    local_catalog = is_local(root) and os.path.exists(os.path.join(root, CATALOG_DIR, ICEBERG_SQLITE))
-    for key, value in iceberg_catalog_conf(name, root, "jdbc" if local_catalog else "hadoop").items():
+    for key, value in iceberg_catalog_conf(name, root).items():
         spark.conf.set(key, value)
     return name
 
