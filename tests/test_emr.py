@@ -569,9 +569,11 @@ def iceberg_args(input_uri=INPUT, output_uri=OUTPUT):
 
 
 def test_iceberg_spark_settings_are_the_sessions():
+    from sparkify.core.config import Settings
     from sparkify.platform.conf import iceberg_conf
 
-    assert emr.iceberg_spark_conf(OUTPUT) == iceberg_conf(OUTPUT) == ICEBERG_CONF
+    on_s3 = Settings(input_root="s3://raw", output_root=OUTPUT, table_format="iceberg", catalog_type="none")
+    assert emr.iceberg_spark_conf(OUTPUT) == iceberg_conf(on_s3) == ICEBERG_CONF
     assert emr.iceberg_spark_conf("s3a://sparkify-lake/star/") == ICEBERG_CONF  # EMRFS's scheme, no slash
 
 

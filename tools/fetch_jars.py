@@ -75,6 +75,8 @@ ICEBERG_TARGET = os.path.join(TARGET, "iceberg")
 ICEBERG_ARTIFACTS = (
     f"org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:{ICEBERG_VERSION}",
     f"org.apache.iceberg:iceberg-aws-bundle:{ICEBERG_VERSION}",
+    # the JDBC driver of the local Iceberg catalog (a SQLite file in OUTPUT/_catalog/)
+    "org.xerial:sqlite-jdbc:3.54.1.0",
 )
 # The test broker: everything tools/kafka/pom.xml depends on at run time.
 BROKER_POM = os.path.join(ROOT, "tools", "kafka", "pom.xml")

@@ -34,6 +34,7 @@ from sparkify.core.config import Settings
 from sparkify.core.errors import UserError
 from sparkify.core.schemas import Table
 from sparkify.platform import s3
+from sparkify.platform.conf import ICEBERG_CATALOG, iceberg_catalog_kind
 from sparkify.platform.fs import join_uri, path_exists
 
 __all__ = [
@@ -77,6 +78,13 @@ def register(
     (the sink's), which Glue's entry names."""
     if settings.catalog_type == "none":
         return None
+    if settings.table_format == "iceberg" and iceberg_catalog_kind(settings) != "hadoop":
+        # the tables are Iceberg's catalog's own (each commit is the catalog's): nothing to register, their
+        # metadata files named for path readers
+        names = [t.name for t in tables_of(settings) if not only or t.name in only]
+        files = {name: metadata_location(t) for t in tables_of(settings) for name in [t.name] if name in names}
+        where = f"Iceberg's {iceberg_catalog_kind(settings)} catalog"
+        return Registered(where, ICEBERG_CATALOG, unchanged=names, metadata_files=files)
     done_ahead = set(ahead.created + ahead.unchanged) if ahead else set()
     chosen = [
         t

@@ -37,6 +37,8 @@ class Registered:
     unchanged: List[str] = field(default_factory=list)
     partitions_added: Dict[str, int] = field(default_factory=dict)
     partitions_removed: Dict[str, int] = field(default_factory=dict)
+    # an Iceberg output in Iceberg's own catalog: each table's current metadata file (what a path reader opens)
+    metadata_files: Dict[str, str] = field(default_factory=dict)
 
 
 def relaid(have: Sequence[Any], want: Sequence[Any], have_keys: Sequence[Any], want_keys: Sequence[Any]) -> bool:

@@ -106,7 +106,7 @@ def open_in_background(spark: Any, settings: Settings, register_ahead: bool = Fa
     do not exist yet are registered now. A table created over its written folders is listed first
     (the songs table's ~14k folders: 1.3-1.8 s of the public run's registration); created now, its
     folder is empty. ``Opening.wait`` before writing, ``Opening.undo`` when the run fails."""
-    if settings.catalog_type != "local":
+    if settings.catalog_type != "local" or settings.table_format == "iceberg":  # Iceberg's own catalog (JDBC)
         return None
     ahead = register_ahead and settings.table_format == "parquet" and is_local(settings.output_root)
 

@@ -90,23 +90,42 @@ def iceberg_root(output_root: str) -> str:
     return os.path.abspath(output_root[len("file:") :] if output_root.startswith("file:") else output_root)
 
 
-def iceberg_catalog_conf(name: str, output_root: str) -> Dict[str, str]:
-    """Spark settings of an Iceberg catalog ``name`` whose tables are the folders of ``output_root``
-    (a Hadoop catalog: each table at OUTPUT/<table>, the path any Iceberg reader opens). Not cached:
-    a table read is its latest commit, whoever made it."""
+ICEBERG_SQLITE = "iceberg.sqlite"  # the local Iceberg catalog: OUTPUT/_catalog/iceberg.sqlite (JDBC, SQLite)
+
+
+def iceberg_catalog_kind(settings: Settings) -> str:
+    """Which Iceberg catalog holds an Iceberg output's tables: ``jdbc`` ([CATALOG] TYPE local or auto, a local output:
+    SQLite in OUTPUT/_catalog/), else ``hadoop`` (path tables; with [CATALOG] TYPE glue registered by hand after
+    each commit: Iceberg's GlueCatalog is the next step of issue 41)."""
+    if settings.catalog_type in ("local", "auto") and is_local(settings.output_root):
+        return "jdbc"
+    return "hadoop"
+
+
+def iceberg_catalog_conf(name: str, output_root: str, kind: str = "hadoop") -> Dict[str, str]:
+    """Spark settings of an Iceberg catalog ``name`` whose tables are the folders of ``output_root`` (each table
+    at OUTPUT/<table>). ``kind``: hadoop (path tables: the folder is the table), jdbc (the catalog's commit is a
+    compare-and-swap of the metadata file in OUTPUT/_catalog/iceberg.sqlite), glue (Glue's conditional update).
+    Not cached: a table read is its latest commit, whoever made it."""
     prefix = f"spark.sql.catalog.{name}"
-    return {
+    root = iceberg_root(output_root)
+    conf = {
         prefix: "org.apache.iceberg.spark.SparkCatalog",
-        f"{prefix}.type": "hadoop",
-        f"{prefix}.warehouse": iceberg_root(output_root),
+        f"{prefix}.type": kind,
+        f"{prefix}.warehouse": root,
         f"{prefix}.cache-enabled": "false",
     }
+    if kind == "jdbc":
+        conf[f"{prefix}.uri"] = f"jdbc:sqlite:{os.path.join(root, CATALOG_DIR, ICEBERG_SQLITE)}"
+        conf[f"{prefix}.jdbc.schema-version"] = "V1"  # with views: Spark asks a catalog for them
+    return conf
 
 
-def iceberg_conf(output_root: str) -> Dict[str, str]:
+def iceberg_conf(settings: Settings) -> Dict[str, str]:
     """Iceberg's SQL extensions (MERGE INTO, WRITE ORDERED BY, the maintenance procedures) and the
     catalog ``sparkify`` over the output root."""
-    return {"spark.sql.extensions": ICEBERG_EXTENSIONS, **iceberg_catalog_conf(ICEBERG_CATALOG, output_root)}
+    catalog = iceberg_catalog_conf(ICEBERG_CATALOG, settings.output_root, iceberg_catalog_kind(settings))
+    return {"spark.sql.extensions": ICEBERG_EXTENSIONS, **catalog}
 
 
 def under_spark_submit() -> bool:
@@ -208,9 +227,9 @@ def spark_conf(
     if with_iceberg is None:
         with_iceberg = settings.table_format == "iceberg"
     if with_iceberg:
-        conf.update(iceberg_conf(settings.output_root))
+        conf.update(iceberg_conf(settings))
     conf.update(_jars_conf(settings, with_s3, with_iceberg, extra_jars))
-    if settings.catalog_type == "local":  # the metastore beside the output (sparkify/catalogs/local.py)
+    if settings.catalog_type == "local" and not with_iceberg:  # the metastore beside the output (catalogs/local.py)
         conf.update(catalog_conf(settings.output_root))
     return conf
 

@@ -185,6 +185,18 @@ def read_text(spark: SparkSession, uri: str) -> Optional[str]:
         stream.close()
 
 
+def delete_file(spark: SparkSession, uri: str) -> None:
+    """Remove one file, local or through Hadoop (none there: nothing to do)."""
+    if is_local(uri):
+        try:
+            os.remove(local_path(uri))
+        except FileNotFoundError:
+            pass
+        return
+    path, fs = hadoop_path(spark, uri)
+    fs.delete(path, False)
+
+
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
     """Write one small text file (a run report) to a local path or through Hadoop (S3)."""
     if is_local(uri):

@@ -76,6 +76,8 @@ def build_session(
     )
     for key, value in conf.items():
         builder = builder.config(key, value)
+        if key.endswith(".uri") and value.startswith("jdbc:sqlite:"):  # the local Iceberg catalog's folder
+            os.makedirs(os.path.dirname(value[len("jdbc:sqlite:") :]), exist_ok=True)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("INFO" if settings.verbose else "ERROR")
     s3.configure(spark, settings)

@@ -81,8 +81,8 @@ def prepare(settings: Settings) -> Settings:
     check_format(settings)
     catalog.check_type(settings)
     if settings.catalog_type == "auto":  # a local output gets a local catalog; S3 none unless glue is asked for
-        local = is_local(settings.output_root) and settings.table_format == "parquet"  # Iceberg: its own path tables
-        settings = settings.with_overrides(catalog_type="local" if local else "none")
+        # (Parquet: a Hive metastore; Iceberg: Iceberg's JDBC catalog, both in OUTPUT/_catalog/)
+        settings = settings.with_overrides(catalog_type="local" if is_local(settings.output_root) else "none")
     _validate_paths(settings)
     uses_s3a = any(s3.is_s3(uri) for uri in (settings.input_root, settings.output_root))
     if uses_s3a and not emr and not local_jars() and not settings.jars_packages:

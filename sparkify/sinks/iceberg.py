@@ -36,8 +36,8 @@ from sparkify.core.config import Settings
 from sparkify.core.errors import UserError
 from sparkify.core.results import Written
 from sparkify.core.schemas import ICEBERG_SONGS_PARTITION_BY, SONGS, USERS, Table, songs_table_spec
-from sparkify.platform.conf import ICEBERG_CATALOG, iceberg_catalog_conf, iceberg_root
-from sparkify.platform.fs import is_local, join_uri, local_path, path_exists
+from sparkify.platform.conf import CATALOG_DIR, ICEBERG_CATALOG, ICEBERG_SQLITE, iceberg_catalog_conf, iceberg_root
+from sparkify.platform.fs import delete_file, is_local, join_uri, local_path, path_exists, read_text
 from sparkify.sinks.parquet import ParquetSink, table_path
 
 METADATA = "metadata"  # an Iceberg table's folder of metadata files: how a reader tells the formats apart
@@ -63,7 +63,11 @@ def is_iceberg_table(spark: SparkSession, path: str) -> bool:
 
 
 def read_iceberg(spark: SparkSession, path: str, table: Table) -> DataFrame:
-    """The Iceberg table at ``path`` (its current snapshot), the declared columns in their declared order."""
+    """The Iceberg table at ``path`` (its current snapshot), the declared columns in their declared order: by
+    its name in the output's catalog when it has one (its metadata files are the catalog's), else by its path."""
+    catalog = catalog_for(spark, path.rstrip("/").rsplit("/", 1)[0])
+    if catalog_kind(spark, catalog) != "hadoop":
+        return spark.table(f"{catalog}.{table.name}").select(*table.column_names)
     return spark.read.format("iceberg").load(iceberg_root(path)).select(*table.column_names)
 
 
@@ -82,14 +86,33 @@ def iceberg_output(settings: Settings) -> bool:
 
 def catalog_for(spark: SparkSession, output_root: str) -> str:
     """The name of an Iceberg catalog over ``output_root``: the session's ``sparkify`` when it is that
-    root's (spark_conf), else one registered now (catalogs load on first use)."""
+    root's (spark_conf), else one registered now (catalogs load on first use): the output's local JDBC
+    catalog when it has one, else its path tables."""
     root = iceberg_root(output_root)
-    if spark.conf.get(f"spark.sql.catalog.{ICEBERG_CATALOG}.warehouse", None) == root:
+    in_catalog = is_local(root) and os.path.exists(os.path.join(root, CATALOG_DIR, ICEBERG_SQLITE))
+    ours = spark.conf.get(f"spark.sql.catalog.{ICEBERG_CATALOG}.warehouse", None) == root
+    if ours and (catalog_kind(spark, ICEBERG_CATALOG) != "hadoop" or not in_catalog):
         return ICEBERG_CATALOG
+    if in_catalog:  # Iceberg's JDBC catalog scopes its tables by the catalog's name: only `sparkify` sees them
+        raise UserError(
+            f"{root}'s Iceberg tables are in its local catalog ({CATALOG_DIR}/{ICEBERG_SQLITE}), which this session "
+            "does not open: run with that output's settings ([CATALOG] TYPE = local or auto, OUTPUT_DATA = it)."
+        )
     name = f"{ICEBERG_CATALOG}_{hashlib.sha1(root.encode()).hexdigest()[:12]}"
     for key, value in iceberg_catalog_conf(name, root).items():
         spark.conf.set(key, value)
     return name
+
+
+def catalog_kind(spark: SparkSession, catalog: str) -> str:
+    """hadoop (path tables) or the catalog that holds the tables (jdbc)."""
+    return spark.conf.get(f"spark.sql.catalog.{catalog}.type", "hadoop") or "hadoop"
+
+
+def latest_metadata_file(spark: SparkSession, path: str) -> Optional[str]:
+    """A path table's current metadata file (metadata/v<N>.metadata.json, N from version-hint.text)."""
+    hint = read_text(spark, join_uri(path, METADATA, "version-hint.text"))
+    return join_uri(path, METADATA, f"v{hint.strip()}.metadata.json") if hint and hint.strip() else None
 
 
 def current_snapshot(spark: SparkSession, ident: str) -> Optional[Row]:
@@ -103,11 +126,15 @@ def current_snapshot(spark: SparkSession, ident: str) -> Optional[Row]:
     return spark.sql(query).first()
 
 
-def create_statement(ident: str, table: Table, partition_by: Tuple[str, ...]) -> str:
+def create_statement(ident: str, table: Table, partition_by: Tuple[str, ...], location: str = "") -> str:
+    """CREATE TABLE of an Iceberg table; ``location``: its folder (a catalog's table stays at OUTPUT/<table>)."""
     columns = table.ddl
     partitioned = f" PARTITIONED BY ({', '.join(partition_by)})" if partition_by else ""
+    where = f" LOCATION '{iceberg_root(location)}'" if location else ""
     properties = ", ".join(f"'{k}' = '{v}'" for k, v in PROPERTIES.items())
-    return f"CREATE TABLE IF NOT EXISTS {ident} ({columns}) USING iceberg{partitioned} TBLPROPERTIES ({properties})"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {ident} ({columns}) USING iceberg{partitioned}{where} TBLPROPERTIES ({properties})"
+    )
 
 
 # --- the sink ----------------------------------------------------------------------------------
@@ -141,8 +168,26 @@ class IcebergSink(ParquetSink):
 
     def exists(self, table: Table) -> bool:
         if not self._ready.get(table.name):
-            self._ready[table.name] = is_iceberg_table(self.spark, table_path(self.root, table))
+            self._ready[table.name] = self._known(table)
         return self._ready[table.name]
+
+    def _known(self, table: Table) -> bool:
+        """Whether the table exists: its folder (path tables), or its name in the catalog, where a path table of an
+        earlier run is registered as it is (``register_table``: its metadata file, nothing rewritten)."""
+        path = table_path(self.root, table)
+        if catalog_kind(self.spark, self.catalog) == "hadoop":
+            return is_iceberg_table(self.spark, path)
+        if self.spark.catalog.tableExists(self.ident(table)):
+            return True
+        metadata = latest_metadata_file(self.spark, path) if is_iceberg_table(self.spark, path) else None
+        if metadata is None:
+            return False
+        register = f"table => '{self.ident(table)}', metadata_file => '{metadata}'"
+        self.spark.sql(f"CALL {self.catalog}.system.register_table({register})")
+        # the catalog's commits name their metadata files themselves: a path reader led by the old hint would
+        # read the registered snapshot for ever; without it, it fails and is given the report's metadata file
+        delete_file(self.spark, join_uri(path, METADATA, "version-hint.text"))
+        return True
 
     def read(self, table: Table, months: Optional[List[Tuple[int, int]]] = None) -> Optional[DataFrame]:
         """The table as of its current snapshot (pinned: the writes of this run do not change it), only
@@ -174,7 +219,8 @@ class IcebergSink(ParquetSink):
                 f"{path} holds a table that is not Iceberg (Parquet folders of an earlier run?). [ETL] TABLE_FORMAT "
                 "= iceberg writes new tables: choose another OUTPUT_DATA / --output, or move that folder away."
             )
-        self.spark.sql(create_statement(self.ident(table), table, spec.partition_by))
+        location = path if catalog_kind(self.spark, self.catalog) != "hadoop" else ""
+        self.spark.sql(create_statement(self.ident(table), table, spec.partition_by, location))
         if spec.sort_within:
             self.spark.sql(f"ALTER TABLE {self.ident(table)} WRITE ORDERED BY {', '.join(spec.sort_within)}")
         self._ready[table.name] = True
