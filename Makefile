@@ -40,15 +40,12 @@ run: $(VENV)/.run-deps
 	@$(BIN)/python tools/build_localfs.py
 	$(BIN)/python etl.py $(ARGS)
 
-## test: lint (py39 target), the whole test suite (with a headless Chromium for the report pages) and, beside it
-## in its own virtualenv, the DAG's tests (their log shown after pytest's; either failing fails the target)
+## test: lint (py39 target), the whole test suite (with a headless Chromium for the report pages), the DAG's tests
 test: $(VENV)/.dev-deps jars browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	@$(MAKE) --no-print-directory test-airflow > .airflow-tests.log 2>&1 & airflow=$$!; \
-	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
-	wait $$airflow; dag=$$?; echo "--- the DAG's tests (make test-airflow, run beside pytest):"; \
-	cat .airflow-tests.log; exit $$(( status || dag ))
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-airflow
 
 ## browser: Debian's Chromium for the report pages' test (tests/test_pages.py drives it with Playwright); CI runs as
 ## root, where apt-get installs it when it is missing (elsewhere: `sudo apt-get install chromium`)
