@@ -81,10 +81,9 @@ def register(
     if settings.table_format == "iceberg" and iceberg_catalog_kind(settings) != "hadoop":
         # the tables are Iceberg's catalog's own (each commit is the catalog's): nothing to register, their
         # metadata files named for path readers
-        names = [t.name for t in tables_of(settings) if not only or t.name in only]
-        files = {name: metadata_location(t) for t in tables_of(settings) for name in [t.name] if name in names}
+        files = {t.name: metadata_location(t) for t in tables_of(settings) if not only or t.name in only}
         where = f"Iceberg's {iceberg_catalog_kind(settings)} catalog"
-        return Registered(where, ICEBERG_CATALOG, unchanged=names, metadata_files=files)
+        return Registered(where, ICEBERG_CATALOG, unchanged=list(files), metadata_files=files)
     done_ahead = set(ahead.created + ahead.unchanged) if ahead else set()
     chosen = [
         t

@@ -38,11 +38,12 @@ def publish_rejects(sink: ParquetSink, inputs: Inputs, result: RunResult, settin
     """Quarantine what cannot be used. A run (and a stream's start) stops before any table is written when
     too much is. (A micro-batch never stops for bad events: ``publish_batch`` quarantines them and warns.)"""
     read = ((inputs.songs, "song_data"), (inputs.logs, "log_data"))
-    rejects = [transform.rejected(frame, name) for frame, name in read if frame is not None]
+    parts = [transform.rejected(frame, name) for frame, name in read if frame is not None]
+    rejects = reduce(DataFrame.unionByName, parts)
     with stage(result.seconds, "load", log=False), stage(result.stages, "write _quarantine", log=False):
-        result.quarantine.append(sink.quarantine(reduce(DataFrame.unionByName, rejects)))
+        result.quarantine.append(sink.quarantine(rejects))
     if any(counts.rejected for counts in result.sources.values()):
-        result.rejects = reject_summary(reduce(DataFrame.unionByName, rejects), settings)
+        result.rejects = reject_summary(rejects, settings)
     check_rejects(result.sources, settings, quarantine_path(settings.output_root, result.run_id))
 
 
@@ -210,9 +211,10 @@ def publish_batch(
                 with stage(result.stages, f"write {table.name}", log=False):
                     result.tables.append(sink.append_batch(table, tables[table.name], plan.job.batch_id))
         if counts.rejected:
+            rejects = transform.rejected(inputs.logs, "log_data")
             with stage(result.stages, "write _quarantine", log=False):
-                result.quarantine.append(sink.quarantine(transform.rejected(inputs.logs, "log_data")))
-            result.rejects = reject_summary(transform.rejected(inputs.logs, "log_data"), settings)
+                result.quarantine.append(sink.quarantine(rejects))
+            result.rejects = reject_summary(rejects, settings)
     alert_rejects(result, plan.job.totals, settings)
 
 
