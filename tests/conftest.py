@@ -40,6 +40,7 @@ MARKER_OF_FIXTURE = {
     "cluster": "cluster",  # tests/test_cluster.py
     "aws": "moto",  # tests/test_emr.py
     "glue": "moto",  # tests/test_catalog.py
+    "glue_endpoint": "moto",  # tests/test_iceberg_glue.py: moto's server
     "public": "public",
     "public_run": "public",
 }

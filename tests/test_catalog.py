@@ -135,23 +135,6 @@ def test_a_table_with_another_schema_is_a_clear_error(glue, settings, sample_run
     assert "set [CATALOG] DATABASE to another database" in str(failure.value)
 
 
-def test_iceberg_tables_are_registered_as_iceberg_in_glue(glue, settings):
-    shape = catalog.Shape(
-        "songplays",
-        "s3a://b/lake/songplays",
-        (("songplay_id", "bigint"),),
-        (("year", "int"),),
-        table_format="iceberg",
-        metadata_location="s3a://b/lake/songplays/metadata/v3.metadata.json",
-    )
-    catalog.GlueCatalog(glue, "sparkify").register([shape])
-    table = glue.get_table(DatabaseName="sparkify", Name="songplays")["Table"]
-    assert table["Parameters"] == {
-        "table_type": "ICEBERG",
-        "metadata_location": "s3://b/lake/songplays/metadata/v3.metadata.json",
-    }
-
-
 @pytest.mark.slow
 def test_the_local_catalog_answers_a_query_by_name_in_spark_sql(spark, public_run):
     """The default command's run on the public shape (tests/conftest.py) registered its tables; a plain spark-sql

@@ -16,6 +16,11 @@ keys and every partition, so ``SELECT ... FROM sparkify.songplays`` works.
   again if it fails.
 - ``none``: nothing is registered.
 
+An Iceberg output ([ETL] TABLE_FORMAT = iceberg) is registered by Iceberg itself: its tables are its catalog's
+(Glue through Iceberg's GlueCatalog, local through its JDBC catalog or a REST catalog; see
+sparkify.platform.conf.iceberg_catalog_conf), each commit the catalog's; ``register`` then only reports each
+table's current metadata file.
+
 A failure (no permission, a table of the same name with another schema) comes after the data is
 written, as a clear error naming the table and what to do; the run report records what was
 registered.
@@ -75,7 +80,7 @@ def register(
     """Register the output's tables (``only`` these, when given) in the catalog of ``[CATALOG] TYPE``
     (None: type none). ``ahead``: what ``open_in_background`` registered before the tables were written
     (those are not registered again). ``metadata_location``: an Iceberg table's current metadata file
-    (the sink's), which Glue's entry names."""
+    (the sink's), which the report names for path readers."""
     if settings.catalog_type == "none":
         return None
     if settings.table_format == "iceberg" and iceberg_catalog_kind(settings) != "hadoop":
@@ -93,8 +98,7 @@ def register(
         and path_exists(spark, join_uri(settings.output_root, t.name))
     ]
     partitions = _partitions(spark, settings, chosen)
-    metadata = {t.name: metadata_location(t) for t in chosen} if settings.table_format == "iceberg" else {}
-    tables = [s for s in shapes(settings, partitions, metadata) if s.name in partitions]
+    tables = [s for s in shapes(settings, partitions) if s.name in partitions]
     done = CATALOGS[settings.catalog_type](spark, settings).register(tables)
     if ahead:
         done.created[:0] = [n for n in ahead.created if not only or n in only]

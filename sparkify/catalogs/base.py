@@ -1,10 +1,10 @@
 """What every catalog is told of the output: each table's shape (location, columns, partition keys,
-partitions, Iceberg metadata file) and what registration did."""
+partitions) and what registration did."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 from urllib.parse import unquote, urlparse
 
 from sparkify.core.config import Settings
@@ -23,7 +23,6 @@ class Shape:
     partition_keys: Tuple[Tuple[str, str], ...]
     partitions: Tuple[Tuple[str, ...], ...] = ()
     table_format: str = "parquet"
-    metadata_location: str = ""  # iceberg: the table's current metadata file
 
 
 @dataclass
@@ -47,12 +46,9 @@ def relaid(have: Sequence[Any], want: Sequence[Any], have_keys: Sequence[Any], w
     return sorted(have) == sorted(want) and list(have_keys) != list(want_keys)
 
 
-def shapes(
-    settings: Settings, partitions: Dict[str, List[Tuple[str, ...]]], metadata: Optional[Dict[str, str]] = None
-) -> List[Shape]:
+def shapes(settings: Settings, partitions: Dict[str, List[Tuple[str, ...]]]) -> List[Shape]:
     """The five tables of the output as the catalog must describe them. ``partitions``: per
-    partitioned table, its partitions' values (from listing the written folders); ``metadata``:
-    per Iceberg table, its current metadata file."""
+    partitioned table, its partitions' values (from listing the written folders)."""
     found = []
     for table in tables_of(settings):
         keys = tuple((c, table.type_of(c)) for c in table.partition_by)  # Spark SQL's type names are Hive's
@@ -65,7 +61,6 @@ def shapes(
                 partition_keys=keys,
                 partitions=tuple(sorted(partitions.get(table.name, ()))),
                 table_format=settings.table_format,
-                metadata_location=(metadata or {}).get(table.name, ""),
             )
         )
     return found

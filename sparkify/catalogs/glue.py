@@ -1,5 +1,6 @@
-"""The AWS Glue Data Catalog, through the Glue API (boto3): only what differs is written, so a rerun
-makes no change and an incremental run adds only its new partitions."""
+"""The AWS Glue Data Catalog, through the Glue API (boto3), for a Parquet output: only what differs is written, so
+a rerun makes no change and an incremental run adds only its new partitions. An Iceberg output's Glue entries are
+Iceberg's own (its GlueCatalog, sparkify.platform.conf.iceberg_catalog_conf): none is written here."""
 
 from __future__ import annotations
 
@@ -33,14 +34,6 @@ class GlueCatalog:
             "Columns": [{"Name": n, "Type": t} for n, t in shape.columns],
             "Location": self._s3(shape.location),
         }
-        if shape.table_format == "iceberg":
-            storage["Columns"] = [{"Name": n, "Type": t} for n, t in shape.columns + shape.partition_keys]
-            return {
-                "Name": shape.name,
-                "TableType": "EXTERNAL_TABLE",
-                "Parameters": {"table_type": "ICEBERG", "metadata_location": self._s3(shape.metadata_location)},
-                "StorageDescriptor": storage,
-            }
         storage.update(PARQUET_FORMAT)
         return {
             "Name": shape.name,
@@ -97,7 +90,7 @@ class GlueCatalog:
             else:
                 self.client.update_table(DatabaseName=self.database, TableInput=wanted)
                 done.updated.append(shape.name)
-        if shape.partition_keys and shape.table_format != "iceberg":
+        if shape.partition_keys:
             self._sync_partitions(shape, wanted, done)
 
     @staticmethod

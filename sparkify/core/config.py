@@ -122,6 +122,10 @@ class Settings:
     # local output, else none) and in which database.
     catalog_type: str = "none"
     catalog_database: str = "sparkify"
+    # [CATALOG] GLUE_ENDPOINT: the Glue API's endpoint (a VPC endpoint, or a test double); empty: the region's
+    catalog_glue_endpoint: str = ""
+    # [CATALOG] URI: an Iceberg REST catalog for an Iceberg output with TYPE local (instead of SQLite in _catalog/)
+    catalog_uri: str = ""
     # [STREAM] WATERMARK: how far behind the latest event time seen an event may arrive and still be told
     # apart from a repeat (Structured Streaming's watermark; sparkify.transform.deduplicated)
     stream_watermark: str = "1 hour"
@@ -193,6 +197,8 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("ETL", "MAX_REJECTED_SHARE", "max_rejected_share", float, "0.05"),
     Setting("CATALOG", "TYPE", "catalog_type", str.lower, "auto"),  # auto, none or a name in catalogs.CATALOGS
     Setting("CATALOG", "DATABASE", "catalog_database", str, "sparkify"),
+    Setting("CATALOG", "GLUE_ENDPOINT", "catalog_glue_endpoint"),
+    Setting("CATALOG", "URI", "catalog_uri"),
     Setting("SPARK", "MASTER", "master"),
     Setting("SPARK", "SHUFFLE_PARTITIONS", "shuffle_partitions", int, "64"),
     Setting("SPARK", "DRIVER_MEMORY", "driver_memory", str, "3g"),

@@ -69,7 +69,7 @@ ICEBERG_CATALOG = "sparkify"
 
 
 def iceberg_jars(with_s3: bool) -> str:
-    """The Iceberg runtime (and, for S3, Iceberg's AWS bundle), comma-separated; '' when absent under
+    """The Iceberg runtime (and, for S3 or Glue, Iceberg's AWS bundle), comma-separated; '' when absent under
     spark-submit (the cluster brings its own: EMR's iceberg-defaults classification); else UserError."""
     jars = sorted(glob.glob(os.path.join(ICEBERG_JARS_DIR, "*.jar")))
     if not any(os.path.basename(j).startswith(ICEBERG_RUNTIME) for j in jars):
@@ -94,19 +94,35 @@ ICEBERG_SQLITE = "iceberg.sqlite"  # the local Iceberg catalog: OUTPUT/_catalog/
 
 
 def iceberg_catalog_kind(settings: Settings) -> str:
-    """Which Iceberg catalog holds an Iceberg output's tables: ``jdbc`` ([CATALOG] TYPE local or auto, a local output:
-    SQLite in OUTPUT/_catalog/), else ``hadoop`` (path tables; with [CATALOG] TYPE glue registered by hand after
-    each commit: Iceberg's GlueCatalog is the next step of issue 41)."""
-    if settings.catalog_type in ("local", "auto") and is_local(settings.output_root):
+    """Which Iceberg catalog holds an Iceberg output's tables and commits to them: ``glue`` ([CATALOG] TYPE glue:
+    Iceberg's GlueCatalog, each commit Glue's conditional update), ``rest`` (TYPE local or auto with [CATALOG] URI:
+    an Iceberg REST catalog), ``jdbc`` (TYPE local or auto, a local output: SQLite in OUTPUT/_catalog/), else
+    ``hadoop`` (path tables: TYPE none, or an S3 output without a catalog)."""
+    local_kind = settings.catalog_type in ("local", "auto")
+    if settings.catalog_type == "glue":
+        return "glue"
+    if local_kind and settings.catalog_uri:
+        return "rest"
+    if local_kind and is_local(settings.output_root):
         return "jdbc"
     return "hadoop"
 
 
-def iceberg_catalog_conf(name: str, output_root: str, kind: str = "hadoop") -> Dict[str, str]:
+def iceberg_namespace(settings: Settings, kind: str) -> str:
+    """The namespace the tables are in: Glue's database ([CATALOG] DATABASE) and a REST catalog's; none for the
+    output's own catalogs (path tables, SQLite), where they are `sparkify.<table>`."""
+    return settings.catalog_database if kind in ("glue", "rest") else ""
+
+
+def iceberg_catalog_conf(
+    name: str, output_root: str, kind: str = "hadoop", settings: Optional[Settings] = None
+) -> Dict[str, str]:
     """Spark settings of an Iceberg catalog ``name`` whose tables are the folders of ``output_root`` (each table
-    at OUTPUT/<table>). ``kind``: hadoop (path tables: the folder is the table), jdbc (the catalog's commit is a
-    compare-and-swap of the metadata file in OUTPUT/_catalog/iceberg.sqlite), glue (Glue's conditional update).
-    Not cached: a table read is its latest commit, whoever made it."""
+    at OUTPUT/<table>). ``kind`` (iceberg_catalog_kind): hadoop (path tables: the folder is the table), jdbc (the
+    commit is a compare-and-swap of the metadata file's name in OUTPUT/_catalog/iceberg.sqlite), glue (Glue's
+    conditional update of the table's ``metadata_location``), rest (the REST catalog's commit); glue and rest
+    need the ``settings``. The namespace of the tables is the catalog's ``default-namespace``. Not cached: a table
+    read is its latest commit, whoever made it."""
     prefix = f"spark.sql.catalog.{name}"
     root = iceberg_root(output_root)
     conf = {
@@ -118,13 +134,34 @@ def iceberg_catalog_conf(name: str, output_root: str, kind: str = "hadoop") -> D
     if kind == "jdbc":
         conf[f"{prefix}.uri"] = f"jdbc:sqlite:{os.path.join(root, CATALOG_DIR, ICEBERG_SQLITE)}"
         conf[f"{prefix}.jdbc.schema-version"] = "V1"  # with views: Spark asks a catalog for them
+    if settings is not None and kind in ("glue", "rest"):
+        conf[f"{prefix}.default-namespace"] = iceberg_namespace(settings, kind)
+        conf.update(_glue_conf(prefix, root, settings) if kind == "glue" else {f"{prefix}.uri": settings.catalog_uri})
+    return conf
+
+
+def _glue_conf(prefix: str, root: str, settings: Settings) -> Dict[str, str]:
+    """Iceberg's GlueCatalog in the [EMR] region (at [CATALOG] GLUE_ENDPOINT when given), its files through Iceberg's
+    S3FileIO at [S3] ENDPOINT (a local output's through Hadoop's file system). Credentials: session.build_session."""
+    conf = {f"{prefix}.client.region": settings.emr.region}
+    if settings.catalog_glue_endpoint:
+        conf[f"{prefix}.glue.endpoint"] = settings.catalog_glue_endpoint
+    if is_local(root):
+        conf[f"{prefix}.io-impl"] = "org.apache.iceberg.hadoop.HadoopFileIO"
+        return conf
+    conf[f"{prefix}.io-impl"] = "org.apache.iceberg.aws.s3.S3FileIO"
+    if settings.s3_endpoint:
+        conf[f"{prefix}.s3.endpoint"] = settings.s3_endpoint
+    if settings.s3_path_style:
+        conf[f"{prefix}.s3.path-style-access"] = "true"
     return conf
 
 
 def iceberg_conf(settings: Settings) -> Dict[str, str]:
     """Iceberg's SQL extensions (MERGE INTO, WRITE ORDERED BY, the maintenance procedures) and the
     catalog ``sparkify`` over the output root."""
-    catalog = iceberg_catalog_conf(ICEBERG_CATALOG, settings.output_root, iceberg_catalog_kind(settings))
+    kind = iceberg_catalog_kind(settings)
+    catalog = iceberg_catalog_conf(ICEBERG_CATALOG, settings.output_root, kind, settings)
     return {"spark.sql.extensions": ICEBERG_EXTENSIONS, **catalog}
 
 
@@ -284,7 +321,8 @@ def _jars_conf(settings: Settings, with_s3: bool, with_iceberg: bool, extra_jars
     """The class path's extra jars: S3A's (about 280 MB, copied to every executor: only when a root is on
     S3), Iceberg's, a source's; [SPARK] JARS_PACKAGES."""
     conf = {}
-    parts = (local_jars() if with_s3 else "", extra_jars, iceberg_jars(with_s3) if with_iceberg else "")
+    aws_bundle = with_s3 or iceberg_catalog_kind(settings) == "glue"  # Iceberg's Glue client is in its AWS bundle
+    parts = (local_jars() if with_s3 else "", extra_jars, iceberg_jars(aws_bundle) if with_iceberg else "")
     jars = ",".join(j for j in parts if j)
     if jars:
         conf["spark.jars"] = jars

@@ -20,7 +20,7 @@ from pyspark.sql import SparkSession
 
 from sparkify.core.config import Settings
 from sparkify.core.errors import UserError
-from sparkify.platform.jvm import hadoop_conf
+from sparkify.platform.jvm import hadoop_conf, jvm
 
 EMR_MARKERS = ("/usr/share/aws/emr/emrfs", "/emr/instance-controller")
 S3_SCHEMES = ("s3", "s3a", "s3n")
@@ -69,6 +69,26 @@ def configure(spark: SparkSession, settings: Settings) -> None:
             conf.set("fs.s3a.session.token", aws.session_token)
     if urlparse(settings.output_root).scheme == "s3a":
         use_s3a_committers(spark)
+
+
+def give_sdk_credentials(spark: SparkSession, settings: Settings, catalog_prefix: str) -> None:
+    """dl.cfg's [AWS] keys for Iceberg's own AWS clients (AWS SDK v2; Iceberg's GlueCatalog and S3FileIO), which
+    never read S3A's: S3FileIO's as the catalog's ``s3.*`` properties (they travel with the FileIO to every
+    executor), the Glue client's as the driver JVM's ``aws.*`` system properties, the first source of the SDK's
+    default chain (Iceberg's Glue client takes no keys of its own). Before the catalog's first use, which creates
+    the clients. Without keys in dl.cfg the default chain answers (environment, instance role)."""
+    aws = settings.aws
+    if not aws.given:
+        return
+    system = jvm(spark).java.lang.System
+    for key, value in (("accessKeyId", aws.access_key_id), ("secretAccessKey", aws.secret_access_key),
+                       ("sessionToken", aws.session_token)):  # fmt: skip
+        if value:
+            system.setProperty(f"aws.{key}", value)
+    for key, value in (("access-key-id", aws.access_key_id), ("secret-access-key", aws.secret_access_key),
+                       ("session-token", aws.session_token)):  # fmt: skip
+        if value:
+            spark.conf.set(f"{catalog_prefix}.s3.{key}", value)
 
 
 # Writes to s3a:// go through S3A's committers, bound by spark-hadoop-cloud: each file is a
@@ -235,5 +255,5 @@ class SignedS3:
 
 
 def glue_client(settings: Settings) -> Any:
-    """A Glue client (the Data Catalog of the [EMR] region)."""
-    return _aws_client("glue", settings)
+    """A Glue client (the Data Catalog of the [EMR] region, at [CATALOG] GLUE_ENDPOINT when given)."""
+    return _aws_client("glue", settings, endpoint_url=settings.catalog_glue_endpoint or None)

@@ -14,7 +14,14 @@ from pyspark.sql import SparkSession
 from sparkify.core.config import Settings
 from sparkify.core.errors import UserError, exception_chain, explain, jvm_failure
 from sparkify.platform import s3
-from sparkify.platform.conf import ARCHIVE_AT_EXIT, JVM_ERROR_LOG, runs_locally, spark_conf, under_spark_submit
+from sparkify.platform.conf import (
+    ARCHIVE_AT_EXIT,
+    ICEBERG_CATALOG,
+    JVM_ERROR_LOG,
+    runs_locally,
+    spark_conf,
+    under_spark_submit,
+)
 from sparkify.platform.jvm import hadoop_conf, jvm, jvm_process
 
 
@@ -81,6 +88,8 @@ def build_session(
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("INFO" if settings.verbose else "ERROR")
     s3.configure(spark, settings)
+    if conf.get(f"spark.sql.catalog.{ICEBERG_CATALOG}.type") == "glue":
+        s3.give_sdk_credentials(spark, settings, f"spark.sql.catalog.{ICEBERG_CATALOG}")
     if runs_locally(settings):
         drop_yarn_settings(spark)
     return spark

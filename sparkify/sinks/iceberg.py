@@ -36,6 +36,7 @@ from sparkify.core.config import Settings
 from sparkify.core.errors import UserError
 from sparkify.core.results import Written
 from sparkify.core.schemas import ICEBERG_SONGS_PARTITION_BY, SONGS, USERS, Table, songs_table_spec
+from sparkify.platform import s3
 from sparkify.platform.conf import CATALOG_DIR, ICEBERG_CATALOG, ICEBERG_SQLITE, iceberg_catalog_conf, iceberg_root
 from sparkify.platform.fs import delete_file, is_local, join_uri, local_path, path_exists, read_text
 from sparkify.sinks.parquet import ParquetSink, table_path
@@ -67,7 +68,7 @@ def read_iceberg(spark: SparkSession, path: str, table: Table) -> DataFrame:
     its name in the output's catalog when it has one (its metadata files are the catalog's), else by its path."""
     catalog = catalog_for(spark, path.rstrip("/").rsplit("/", 1)[0])
     if catalog_kind(spark, catalog) != "hadoop":
-        return spark.table(f"{catalog}.{table.name}").select(*table.column_names)
+        return spark.table(table_ident(spark, catalog, table.name)).select(*table.column_names)
     return spark.read.format("iceberg").load(iceberg_root(path)).select(*table.column_names)
 
 
@@ -105,8 +106,15 @@ def catalog_for(spark: SparkSession, output_root: str) -> str:
 
 
 def catalog_kind(spark: SparkSession, catalog: str) -> str:
-    """hadoop (path tables) or the catalog that holds the tables (jdbc)."""
+    """hadoop (path tables) or the catalog that holds the tables (jdbc, glue, rest)."""
     return spark.conf.get(f"spark.sql.catalog.{catalog}.type", "hadoop") or "hadoop"
+
+
+def table_ident(spark: SparkSession, catalog: str, name: str) -> str:
+    """A table's full name: ``catalog.name``, or ``catalog.namespace.name`` where the catalog keeps its tables in
+    a namespace (Glue's database: conf.iceberg_namespace). Also what a procedure's ``table`` argument takes."""
+    namespace = spark.conf.get(f"spark.sql.catalog.{catalog}.default-namespace", "") or ""
+    return ".".join(part for part in (catalog, namespace, name) if part)
 
 
 def latest_metadata_file(spark: SparkSession, path: str) -> Optional[str]:
@@ -151,7 +159,7 @@ class IcebergSink(ParquetSink):
         self._ready: Dict[str, bool] = {}
 
     def ident(self, table: Table) -> str:
-        return f"{self.catalog}.{table.name}"
+        return table_ident(self.spark, self.catalog, table.name)
 
     def metadata_location(self, table: Table) -> str:
         return metadata_location(self.spark, self.root, table)
@@ -175,18 +183,24 @@ class IcebergSink(ParquetSink):
         """Whether the table exists: its folder (path tables), or its name in the catalog, where a path table of an
         earlier run is registered as it is (``register_table``: its metadata file, nothing rewritten)."""
         path = table_path(self.root, table)
-        if catalog_kind(self.spark, self.catalog) == "hadoop":
+        kind = catalog_kind(self.spark, self.catalog)
+        if kind == "hadoop":
             return is_iceberg_table(self.spark, path)
+        hint = join_uri(path, METADATA, "version-hint.text")
         if self.spark.catalog.tableExists(self.ident(table)):
+            if kind == "glue":  # the Glue entry an earlier version wrote by hand beside a path table: its hint goes
+                delete_file(self.spark, hint)
             return True
         metadata = latest_metadata_file(self.spark, path) if is_iceberg_table(self.spark, path) else None
         if metadata is None:
             return False
+        if kind == "glue":  # Athena reads s3:// only
+            metadata = s3.normalize_uri(metadata, emr=True)
         register = f"table => '{self.ident(table)}', metadata_file => '{metadata}'"
         self.spark.sql(f"CALL {self.catalog}.system.register_table({register})")
         # the catalog's commits name their metadata files themselves: a path reader led by the old hint would
         # read the registered snapshot for ever; without it, it fails and is given the report's metadata file
-        delete_file(self.spark, join_uri(path, METADATA, "version-hint.text"))
+        delete_file(self.spark, hint)
         return True
 
     def read(self, table: Table, months: Optional[List[Tuple[int, int]]] = None) -> Optional[DataFrame]:
@@ -219,7 +233,11 @@ class IcebergSink(ParquetSink):
                 f"{path} holds a table that is not Iceberg (Parquet folders of an earlier run?). [ETL] TABLE_FORMAT "
                 "= iceberg writes new tables: choose another OUTPUT_DATA / --output, or move that folder away."
             )
-        location = path if catalog_kind(self.spark, self.catalog) != "hadoop" else ""
+        kind = catalog_kind(self.spark, self.catalog)
+        location = "" if kind == "hadoop" else s3.normalize_uri(path, emr=True) if kind == "glue" else path
+        namespace = self.ident(table).rsplit(".", 1)[0]
+        if namespace != self.catalog:  # Glue's database, a REST catalog's namespace
+            self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
         self.spark.sql(create_statement(self.ident(table), table, spec.partition_by, location))
         if spec.sort_within:
             self.spark.sql(f"ALTER TABLE {self.ident(table)} WRITE ORDERED BY {', '.join(spec.sort_within)}")
@@ -324,7 +342,7 @@ class IcebergSink(ParquetSink):
 def metadata_location(spark: SparkSession, output_root: str, table: Table) -> str:
     """The table's current metadata file (what a Glue table's ``metadata_location`` names, so Athena and
     EMR read this snapshot), from the table's public ``metadata_log_entries`` view."""
-    ident = f"{catalog_for(spark, output_root)}.{table.name}"
+    ident = table_ident(spark, catalog_for(spark, output_root), table.name)
     row = spark.sql(f"SELECT file FROM {ident}.metadata_log_entries ORDER BY timestamp DESC LIMIT 1").first()
     if row is None:
         raise UserError(f"The Iceberg table {table_path(output_root, table)} has no metadata file; run the job again.")
@@ -333,6 +351,6 @@ def metadata_location(spark: SparkSession, output_root: str, table: Table) -> st
 
 def snapshot_summaries(spark: SparkSession, output_root: str, table: Table) -> List[Dict[str, str]]:
     """Every snapshot of a table still in its metadata, oldest first: operation and summary."""
-    ident = f"{catalog_for(spark, output_root)}.{table.name}"
+    ident = table_ident(spark, catalog_for(spark, output_root), table.name)
     rows = spark.sql(f"SELECT operation, summary FROM {ident}.snapshots ORDER BY committed_at").collect()
     return [{"operation": row.operation or "", **dict(row.summary or {})} for row in rows]
