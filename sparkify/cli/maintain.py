@@ -14,11 +14,15 @@ For each Iceberg table of the output, in this order:
    (replaced tables, compacted files) are deleted.
 3. Orphan files removed: files under the table's folder that no snapshot references, e.g. those of a
    run killed before its commit, older than ``--orphans-older-than`` (default 3d, Iceberg's own
-   safety age: a file being written by a run that has not committed yet is never that old).
+   safety age: a file being written by a run that has not committed yet is never that old). At least
+   1d: Iceberg's procedure refuses a younger age (a writer other than this job, which the output lock
+   does not hold back, may be about to commit such a file); younger orphans wait for a later run.
 
-The command holds the output (sparkify.platform.lock) like a run does, so no run or stream writes meanwhile;
-a shorter orphan age is then safe too. Exit code 0 done, 2 a problem to fix (no Iceberg tables
-there, the output held by a run).
+Everything goes through Iceberg's procedures (``CALL <catalog>.system.rewrite_data_files``,
+``rewrite_manifests``, ``expire_snapshots``, ``remove_orphan_files``) on the output's catalog: its path tables,
+its JDBC catalog, Glue or a REST catalog, as [CATALOG] says. The command holds the output
+(sparkify.platform.lock) like a run does, so no run or stream of this job writes meanwhile. Exit code 0 done, 2 a
+problem to fix (no Iceberg tables there, an orphan age under a day, the output held by a run).
 """
 
 from __future__ import annotations
@@ -39,12 +43,12 @@ from sparkify.core.results import new_run_id
 from sparkify.core.schemas import TABLES
 from sparkify.platform import s3
 from sparkify.platform.fs import join_uri
-from sparkify.platform.jvm import java_session, jvm
 from sparkify.platform.lock import OutputLock
 from sparkify.platform.session import build_session
-from sparkify.sinks.iceberg import catalog_for, current_snapshot, is_iceberg_table
+from sparkify.sinks.iceberg import catalog_for, current_snapshot, is_iceberg_table, table_ident
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_ORPHAN_AGE = 86400  # remove_orphan_files refuses a younger one ("use the Action API")
 
 
 def parse_age(text: str) -> float:
@@ -98,7 +102,7 @@ def _timestamp(epoch_seconds: float) -> str:
 def maintain_table(
     spark: SparkSession,
     catalog: str,
-    name: str,
+    table: str,
     compact: bool,
     expire_older_than: float,
     retain_last: int,
@@ -106,39 +110,27 @@ def maintain_table(
     now: Optional[float] = None,
 ) -> TableMaintenance:
     """Compact (optionally), expire snapshots and remove orphan files of one table, with Iceberg's own
-    procedures (``CALL catalog.system.*``)."""
-    begun, ident, system = time.monotonic(), f"{catalog}.{name}", f"{catalog}.system"
-    done = TableMaintenance(name, _count_snapshots(spark, ident), data_files_before=_data_files(spark, ident))
+    procedures (``CALL catalog.system.*``). ``table``: its name in the catalog."""
+    begun, ident, system = time.monotonic(), table_ident(spark, catalog, table), f"{catalog}.system"
+    name = f"table => '{ident}'"
+    done = TableMaintenance(table, _count_snapshots(spark, ident), data_files_before=_data_files(spark, ident))
     if compact and current_snapshot(spark, ident) is not None:
         options = "options => map('min-input-files', '2')"
-        rewritten = spark.sql(f"CALL {system}.rewrite_data_files(table => '{name}', {options})").first()
+        rewritten = spark.sql(f"CALL {system}.rewrite_data_files({name}, {options})").first()
         done.rewritten_files = int(rewritten.rewritten_data_files_count)
         done.added_files = int(rewritten.added_data_files_count)
-        spark.sql(f"CALL {system}.rewrite_manifests(table => '{name}')").collect()
+        spark.sql(f"CALL {system}.rewrite_manifests({name})").collect()
     now = time.time() if now is None else now  # after the compaction: its snapshots are aged too
     expire = f"older_than => {_timestamp(now - expire_older_than)}, retain_last => {max(1, retain_last)}"
-    expired = spark.sql(f"CALL {system}.expire_snapshots(table => '{name}', {expire})").first()
+    expired = spark.sql(f"CALL {system}.expire_snapshots({name}, {expire})").first()
     done.expired_data_files = int(expired.deleted_data_files_count)
-    done.orphans = _remove_orphans(spark, ident, int((now - orphans_older_than) * 1000))
+    orphans = f"{name}, older_than => {_timestamp(now - orphans_older_than)}"
+    removed = spark.sql(f"CALL {system}.remove_orphan_files({orphans})").collect()
+    done.orphans = [row.orphan_file_location for row in removed]
     done.snapshots_after = _count_snapshots(spark, ident)
     done.data_files_after = _data_files(spark, ident)
     done.seconds = time.monotonic() - begun
     return done
-
-
-def _remove_orphans(spark: SparkSession, ident: str, older_than_ms: int) -> List[str]:
-    """Files under the table that no snapshot references, older than ``older_than_ms``, removed. Through
-    Iceberg's Java action (reached by ``platform.jvm``), not the ``remove_orphan_files`` procedure: the
-    procedure refuses an age under 24 hours, and the output lock held here keeps this job's own writers
-    out (``--orphans-older-than`` says what to keep from other writers)."""
-    java = jvm(spark).org.apache.iceberg.spark
-    table = java.Spark3Util.loadIcebergTable(java_session(spark), ident)
-    action = java.actions.SparkActions.get(java_session(spark)).deleteOrphanFiles(table)
-    it = action.olderThan(older_than_ms).execute().orphanFileLocations().iterator()
-    found = []
-    while it.hasNext():
-        found.append(str(it.next()))
-    return found
 
 
 def maintain(
@@ -183,10 +175,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         type=parse_age,
         default="3d",
         metavar="AGE",
-        help="remove files no snapshot references, older than AGE (3d)",
+        help="remove files no snapshot references, older than AGE (3d; at least 1d)",
     )
     args = parser.parse_args(argv)
     try:
+        if args.orphans_older_than < MIN_ORPHAN_AGE:
+            raise UserError(
+                f"--orphans-older-than {args.orphans_older_than:g}s is under a day: Iceberg's remove_orphan_files "
+                "refuses it (a file that young may be one another writer is about to commit). Give 1d or more; "
+                "younger orphans are removed by a later maintenance."
+            )
         settings = load_settings(args.config).with_overrides(
             output_root=args.output, master=args.master, table_format="iceberg"
         )
