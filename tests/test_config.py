@@ -195,3 +195,68 @@ def test_a_local_run_on_logs_up_to_a_sixth_of_the_heap_caches_uncompressed(tmp_p
         2**30,
         None,
     ]
+
+
+ICEBERG_S3 = (
+    "[ETL]\nINPUT_DATA = s3://raw/in\nOUTPUT_DATA = s3a://lake-bucket/lake\nTABLE_FORMAT = iceberg\n"
+    "[S3]\nENDPOINT = http://127.0.0.1:9000\nPATH_STYLE_ACCESS = true\n[EMR]\nREGION = eu-west-1\n"
+)
+
+
+def test_catalog_type_glue_makes_icebergs_glue_catalog_with_s3fileio(tmp_path):
+    from sparkify.platform.conf import iceberg_conf, spark_conf
+
+    glue = "[CATALOG]\nTYPE = glue\nGLUE_ENDPOINT = http://127.0.0.1:5000\nDATABASE = star\n"
+    settings = load_settings(write(tmp_path, ICEBERG_S3 + glue), env={})
+    conf = {k.replace("spark.sql.catalog.sparkify.", ""): v for k, v in iceberg_conf(settings).items()}
+    assert {k: conf[k] for k in ("type", "warehouse", "default-namespace", "client.region", "glue.endpoint")} == {
+        "type": "glue",
+        "warehouse": "s3a://lake-bucket/lake",
+        "default-namespace": "star",
+        "client.region": "eu-west-1",
+        "glue.endpoint": "http://127.0.0.1:5000",
+    }
+    assert conf["io-impl"] == "org.apache.iceberg.aws.s3.S3FileIO"
+    assert (conf["s3.endpoint"], conf["s3.path-style-access"]) == ("http://127.0.0.1:9000", "true")
+    local_glue = settings.with_overrides(output_root=str(tmp_path / "out"), input_root=str(tmp_path))
+    conf = iceberg_conf(local_glue)
+    assert conf["spark.sql.catalog.sparkify.io-impl"] == "org.apache.iceberg.hadoop.HadoopFileIO"
+    jars = spark_conf(local_glue, local=True).get("spark.jars", "")
+    assert "iceberg-aws-bundle" in jars  # Glue's client, for a local output too (`make jars` fetched it)
+
+
+def test_catalog_uri_makes_a_signed_rest_catalog_and_the_local_type_a_jdbc_one(tmp_path):
+    from sparkify.platform.conf import ICEBERG_OUTPUT, iceberg_catalog_kind, iceberg_conf
+
+    rest = "[CATALOG]\nTYPE = local\nURI = https://catalog.example/iceberg\nWAREHOUSE = arn:tables/b\n"
+    rest += "SIGNING_NAME = s3tables\n"
+    settings = load_settings(write(tmp_path, ICEBERG_S3 + rest), env={})
+    conf = {k.replace("spark.sql.catalog.sparkify.", ""): v for k, v in iceberg_conf(settings).items()}
+    assert (conf["type"], conf["uri"], conf["warehouse"], conf["default-namespace"]) == (
+        "rest", "https://catalog.example/iceberg", "arn:tables/b", "sparkify"
+    )  # fmt: skip
+    assert (conf["rest.sigv4-enabled"], conf["rest.signing-name"], conf["rest.signing-region"]) == (
+        "true", "s3tables", "eu-west-1"
+    )  # fmt: skip
+    assert conf[ICEBERG_OUTPUT] == "s3a://lake-bucket/lake"  # the output is told apart from the REST warehouse
+    plain = settings.with_overrides(catalog_uri="")
+    assert iceberg_catalog_kind(plain) == "hadoop"  # an S3 output without a catalog: path tables
+    assert iceberg_catalog_kind(plain.with_overrides(output_root=str(tmp_path))) == "jdbc"
+    assert iceberg_catalog_kind(plain.with_overrides(catalog_type="none", output_root=str(tmp_path))) == "hadoop"
+
+
+def test_an_error_from_the_jvm_is_named_by_its_java_exception():
+    from sparkify.core.errors import first_line
+
+    class Py4JJavaError(Exception):
+        pass
+
+    raised = Py4JJavaError(
+        "An error occurred while calling o91.sql.\n: org.apache.iceberg.exceptions.BadRequestException: Malformed "
+        "request: table location must be within bucket lakehouse\n\tat org.apache.iceberg.rest.ErrorHandlers"
+    )
+    assert first_line(raised) == (
+        "org.apache.iceberg.exceptions.BadRequestException: Malformed request: table location must be within bucket "
+        "lakehouse"
+    )
+    assert first_line(ValueError("plain\nsecond")) == "plain"

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import List, Optional
 
 from sparkify.core.config import DEFAULT_CONFIG, load_settings
-from sparkify.core.errors import EXIT_JVM_DIED, UserError, redact
+from sparkify.core.errors import EXIT_JVM_DIED, UserError, first_line, redact
 from sparkify.platform.session import remove_jvm_error_log, run_failure
 from sparkify.runs.modes import execute
 from sparkify.sources import SOURCES
@@ -124,7 +124,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         message, died = run_failure(exc, secrets)
         if message is None or args.verbose:
             print(redact(traceback.format_exc(), secrets), file=sys.stderr)
-        print(f"error: {redact(message or str(exc).splitlines()[0], secrets)}", file=sys.stderr)
+        print(f"error: {redact(message or first_line(exc), secrets)}", file=sys.stderr)
         if not args.verbose:
             print("(run with --verbose for Spark's full error)", file=sys.stderr)
         return EXIT_JVM_DIED if died else 3

@@ -124,8 +124,12 @@ class Settings:
     catalog_database: str = "sparkify"
     # [CATALOG] GLUE_ENDPOINT: the Glue API's endpoint (a VPC endpoint, or a test double); empty: the region's
     catalog_glue_endpoint: str = ""
-    # [CATALOG] URI: an Iceberg REST catalog for an Iceberg output with TYPE local (instead of SQLite in _catalog/)
+    # [CATALOG] URI: an Iceberg REST catalog for an Iceberg output with TYPE local (instead of SQLite in _catalog/);
+    # WAREHOUSE: the warehouse it is asked for (empty: the output root); SIGNING_NAME: sign its requests with AWS
+    # SigV4 for this service (s3tables: S3 Tables, glue: Glue's Iceberg REST endpoint; empty: no signing)
     catalog_uri: str = ""
+    catalog_warehouse: str = ""
+    catalog_signing_name: str = ""
     # [STREAM] WATERMARK: how far behind the latest event time seen an event may arrive and still be told
     # apart from a repeat (Structured Streaming's watermark; sparkify.transform.deduplicated)
     stream_watermark: str = "1 hour"
@@ -199,6 +203,8 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("CATALOG", "DATABASE", "catalog_database", str, "sparkify"),
     Setting("CATALOG", "GLUE_ENDPOINT", "catalog_glue_endpoint"),
     Setting("CATALOG", "URI", "catalog_uri"),
+    Setting("CATALOG", "WAREHOUSE", "catalog_warehouse"),
+    Setting("CATALOG", "SIGNING_NAME", "catalog_signing_name"),
     Setting("SPARK", "MASTER", "master"),
     Setting("SPARK", "SHUFFLE_PARTITIONS", "shuffle_partitions", int, "64"),
     Setting("SPARK", "DRIVER_MEMORY", "driver_memory", str, "3g"),

@@ -158,6 +158,14 @@ def jvm_failure(exc: BaseException, exit_code: Optional[int], jvm_log: str = "")
     return f"{head} {advice}"
 
 
+def first_line(exc: BaseException) -> str:
+    """The line that says what failed: for an error py4j raised (``An error occurred while calling o91.sql.``), the
+    Java exception's first line after it (``org.apache...Exception: what the library said``); else the first."""
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    java = [line[2:] for line in lines[1:] if line.startswith(": ")]
+    return java[0] if lines[0].startswith("An error occurred while calling") and java else lines[0]
+
+
 def explain(exc: BaseException, secrets: Iterable[str] = ()) -> Optional[str]:
     """A one-paragraph explanation of a Spark/Java failure we recognise, or None."""
     text = _chain_text(exc)

@@ -90,6 +90,8 @@ def iceberg_root(output_root: str) -> str:
     return os.path.abspath(output_root[len("file:") :] if output_root.startswith("file:") else output_root)
 
 
+# The output root of the session's catalog when its warehouse is another ([CATALOG] WAREHOUSE of a REST catalog).
+ICEBERG_OUTPUT = "spark.sparkify.iceberg.output"
 ICEBERG_SQLITE = "iceberg.sqlite"  # the local Iceberg catalog: OUTPUT/_catalog/iceberg.sqlite (JDBC, SQLite)
 
 
@@ -136,20 +138,40 @@ def iceberg_catalog_conf(
         conf[f"{prefix}.jdbc.schema-version"] = "V1"  # with views: Spark asks a catalog for them
     if settings is not None and kind in ("glue", "rest"):
         conf[f"{prefix}.default-namespace"] = iceberg_namespace(settings, kind)
-        conf.update(_glue_conf(prefix, root, settings) if kind == "glue" else {f"{prefix}.uri": settings.catalog_uri})
+        conf.update(_glue_conf(prefix, settings) if kind == "glue" else _rest_conf(prefix, settings))
+        conf.update(_file_io_conf(prefix, root, settings))
     return conf
 
 
-def _glue_conf(prefix: str, root: str, settings: Settings) -> Dict[str, str]:
-    """Iceberg's GlueCatalog in the [EMR] region (at [CATALOG] GLUE_ENDPOINT when given), its files through Iceberg's
-    S3FileIO at [S3] ENDPOINT (a local output's through Hadoop's file system). Credentials: session.build_session."""
+def _glue_conf(prefix: str, settings: Settings) -> Dict[str, str]:
+    """Iceberg's GlueCatalog in the [EMR] region, at [CATALOG] GLUE_ENDPOINT when given. Credentials:
+    s3.give_sdk_credentials."""
     conf = {f"{prefix}.client.region": settings.emr.region}
     if settings.catalog_glue_endpoint:
         conf[f"{prefix}.glue.endpoint"] = settings.catalog_glue_endpoint
+    return conf
+
+
+def _rest_conf(prefix: str, settings: Settings) -> Dict[str, str]:
+    """An Iceberg REST catalog at [CATALOG] URI, asked for [CATALOG] WAREHOUSE (when given), its requests signed
+    with AWS SigV4 for [CATALOG] SIGNING_NAME in the [EMR] region (when given)."""
+    conf = {f"{prefix}.uri": settings.catalog_uri, f"{prefix}.client.region": settings.emr.region}
+    if settings.catalog_warehouse:  # the output root is then told apart by ICEBERG_OUTPUT (sinks.iceberg.catalog_for)
+        conf[f"{prefix}.warehouse"] = settings.catalog_warehouse
+        conf[ICEBERG_OUTPUT] = iceberg_root(settings.output_root)
+    if settings.catalog_signing_name:
+        conf[f"{prefix}.rest.sigv4-enabled"] = "true"
+        conf[f"{prefix}.rest.signing-name"] = settings.catalog_signing_name
+        conf[f"{prefix}.rest.signing-region"] = settings.emr.region
+    return conf
+
+
+def _file_io_conf(prefix: str, root: str, settings: Settings) -> Dict[str, str]:
+    """The files of a Glue or REST catalog's tables: through Iceberg's S3FileIO at [S3] ENDPOINT (AWS's set-up for
+    Iceberg on S3), a local output's through Hadoop's file system."""
     if is_local(root):
-        conf[f"{prefix}.io-impl"] = "org.apache.iceberg.hadoop.HadoopFileIO"
-        return conf
-    conf[f"{prefix}.io-impl"] = "org.apache.iceberg.aws.s3.S3FileIO"
+        return {f"{prefix}.io-impl": "org.apache.iceberg.hadoop.HadoopFileIO"}
+    conf = {f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO"}
     if settings.s3_endpoint:
         conf[f"{prefix}.s3.endpoint"] = settings.s3_endpoint
     if settings.s3_path_style:
@@ -321,7 +343,7 @@ def _jars_conf(settings: Settings, with_s3: bool, with_iceberg: bool, extra_jars
     """The class path's extra jars: S3A's (about 280 MB, copied to every executor: only when a root is on
     S3), Iceberg's, a source's; [SPARK] JARS_PACKAGES."""
     conf = {}
-    aws_bundle = with_s3 or iceberg_catalog_kind(settings) == "glue"  # Iceberg's Glue client is in its AWS bundle
+    aws_bundle = with_s3 or iceberg_catalog_kind(settings) in ("glue", "rest")  # Glue's client, SigV4: AWS bundle
     parts = (local_jars() if with_s3 else "", extra_jars, iceberg_jars(aws_bundle) if with_iceberg else "")
     jars = ",".join(j for j in parts if j)
     if jars:

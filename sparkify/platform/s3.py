@@ -72,23 +72,22 @@ def configure(spark: SparkSession, settings: Settings) -> None:
 
 
 def give_sdk_credentials(spark: SparkSession, settings: Settings, catalog_prefix: str) -> None:
-    """dl.cfg's [AWS] keys for Iceberg's own AWS clients (AWS SDK v2; Iceberg's GlueCatalog and S3FileIO), which
-    never read S3A's: S3FileIO's as the catalog's ``s3.*`` properties (they travel with the FileIO to every
-    executor), the Glue client's as the driver JVM's ``aws.*`` system properties, the first source of the SDK's
-    default chain (Iceberg's Glue client takes no keys of its own). Before the catalog's first use, which creates
+    """dl.cfg's [AWS] keys for Iceberg's own AWS clients (AWS SDK v2: its GlueCatalog, S3FileIO, a REST catalog's
+    SigV4 signer), which never read S3A's: the catalog's ``s3.*`` and ``rest.*`` properties (S3FileIO's travel with
+    it to every executor), and the driver JVM's ``aws.*`` system properties, the first source of the SDK's default
+    chain, for the Glue client (Iceberg's takes no keys of its own). Before the catalog's first use, which creates
     the clients. Without keys in dl.cfg the default chain answers (environment, instance role)."""
     aws = settings.aws
     if not aws.given:
         return
+    keys = (("access-key-id", "accessKeyId", aws.access_key_id), ("secret-access-key", "secretAccessKey",
+            aws.secret_access_key), ("session-token", "sessionToken", aws.session_token))  # fmt: skip
     system = jvm(spark).java.lang.System
-    for key, value in (("accessKeyId", aws.access_key_id), ("secretAccessKey", aws.secret_access_key),
-                       ("sessionToken", aws.session_token)):  # fmt: skip
+    for key, system_key, value in keys:
         if value:
-            system.setProperty(f"aws.{key}", value)
-    for key, value in (("access-key-id", aws.access_key_id), ("secret-access-key", aws.secret_access_key),
-                       ("session-token", aws.session_token)):  # fmt: skip
-        if value:
+            system.setProperty(f"aws.{system_key}", value)
             spark.conf.set(f"{catalog_prefix}.s3.{key}", value)
+            spark.conf.set(f"{catalog_prefix}.rest.{key}", value)
 
 
 # Writes to s3a:// go through S3A's committers, bound by spark-hadoop-cloud: each file is a

@@ -88,7 +88,7 @@ def build_session(
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("INFO" if settings.verbose else "ERROR")
     s3.configure(spark, settings)
-    if conf.get(f"spark.sql.catalog.{ICEBERG_CATALOG}.type") == "glue":
+    if conf.get(f"spark.sql.catalog.{ICEBERG_CATALOG}.type") in ("glue", "rest"):
         s3.give_sdk_credentials(spark, settings, f"spark.sql.catalog.{ICEBERG_CATALOG}")
     if runs_locally(settings):
         drop_yarn_settings(spark)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
+from sparkify.core.errors import first_line
 from sparkify.core.results import CheckResult
 from sparkify.core.schemas import SONGPLAYS, TABLES, TIME, Table
 
@@ -174,7 +175,7 @@ def run_check(spark: SparkSession, check: Check, context: Mapping[str, Any]) -> 
     try:
         row = spark.sql(sql).first()
     except Exception as exc:  # a broken check is reported, not fatal: the others still run
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc).strip() or type(exc).__name__
         return CheckResult(name, sql, comparison, expected, None, "error", message[:300])
     actual = row[0] if row is not None else None
     expected = _coerce(expected, actual)

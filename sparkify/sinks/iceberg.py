@@ -37,7 +37,14 @@ from sparkify.core.errors import UserError
 from sparkify.core.results import Written
 from sparkify.core.schemas import ICEBERG_SONGS_PARTITION_BY, SONGS, USERS, Table, songs_table_spec
 from sparkify.platform import s3
-from sparkify.platform.conf import CATALOG_DIR, ICEBERG_CATALOG, ICEBERG_SQLITE, iceberg_catalog_conf, iceberg_root
+from sparkify.platform.conf import (
+    CATALOG_DIR,
+    ICEBERG_CATALOG,
+    ICEBERG_OUTPUT,
+    ICEBERG_SQLITE,
+    iceberg_catalog_conf,
+    iceberg_root,
+)
 from sparkify.platform.fs import delete_file, is_local, join_uri, local_path, path_exists, read_text
 from sparkify.sinks.parquet import ParquetSink, table_path
 
@@ -91,7 +98,8 @@ def catalog_for(spark: SparkSession, output_root: str) -> str:
     catalog when it has one, else its path tables."""
     root = iceberg_root(output_root)
     in_catalog = is_local(root) and os.path.exists(os.path.join(root, CATALOG_DIR, ICEBERG_SQLITE))
-    ours = spark.conf.get(f"spark.sql.catalog.{ICEBERG_CATALOG}.warehouse", None) == root
+    warehouse = spark.conf.get(f"spark.sql.catalog.{ICEBERG_CATALOG}.warehouse", None)
+    ours = root in (warehouse, spark.conf.get(ICEBERG_OUTPUT, None))
     if ours and (catalog_kind(spark, ICEBERG_CATALOG) != "hadoop" or not in_catalog):
         return ICEBERG_CATALOG
     if in_catalog:  # Iceberg's JDBC catalog scopes its tables by the catalog's name: only `sparkify` sees them
@@ -194,7 +202,7 @@ class IcebergSink(ParquetSink):
         metadata = latest_metadata_file(self.spark, path) if is_iceberg_table(self.spark, path) else None
         if metadata is None:
             return False
-        if kind == "glue":  # Athena reads s3:// only
+        if kind != "jdbc":  # S3FileIO's tables: s3:// (Athena reads no other)
             metadata = s3.normalize_uri(metadata, emr=True)
         register = f"table => '{self.ident(table)}', metadata_file => '{metadata}'"
         self.spark.sql(f"CALL {self.catalog}.system.register_table({register})")
@@ -234,7 +242,7 @@ class IcebergSink(ParquetSink):
                 "= iceberg writes new tables: choose another OUTPUT_DATA / --output, or move that folder away."
             )
         kind = catalog_kind(self.spark, self.catalog)
-        location = "" if kind == "hadoop" else s3.normalize_uri(path, emr=True) if kind == "glue" else path
+        location = "" if kind == "hadoop" else s3.normalize_uri(path, emr=True) if kind != "jdbc" else path
         namespace = self.ident(table).rsplit(".", 1)[0]
         if namespace != self.catalog:  # Glue's database, a REST catalog's namespace
             self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
