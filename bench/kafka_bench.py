@@ -64,6 +64,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -166,11 +167,14 @@ def duckdb_extension(con: Any, package: str) -> None:
 
 
 class IcebergFiles:
-    """Data files of the Iceberg table songplays/ as committed snapshots add them: a snapshot counts when
-    its vN.metadata.json is in place (the commit), its files are those its own manifests list as ADDED."""
+    """Data files of the Iceberg table songplays/ as committed snapshots add them: a snapshot counts when its
+    metadata file is committed (the local catalog names it; a path table's vN.metadata.json is in place), its
+    files are those its own manifests list as ADDED."""
 
     def __init__(self, output: str, con: Any):
         self.metadata = os.path.join(output, "songplays", "metadata")
+        self.catalog = os.path.join(output, "_catalog", "iceberg.sqlite")  # the local JDBC catalog ([CATALOG] local)
+        self.file: Optional[str] = None
         self.con = con
         duckdb_extension(con, "duckdb-ext-avro")
         self.version = 0
@@ -180,7 +184,7 @@ class IcebergFiles:
     def _path(self, version: int) -> str:
         return os.path.join(self.metadata, f"v{version}.metadata.json")
 
-    def current(self) -> int:
+    def current(self) -> int:  # a path table's
         """The newest metadata version in place: version-hint.text's, or a later one already committed
         (the hint is written after the commit)."""
         version = self.version
@@ -193,12 +197,25 @@ class IcebergFiles:
             version += 1
         return version
 
+    def current_file(self) -> Optional[str]:
+        """The committed metadata file: the one the local catalog names (a path table's: version-hint.text's)."""
+        if not os.path.exists(self.catalog):
+            version = self.current()
+            return self._path(version) if version else None
+        try:
+            with sqlite3.connect(f"file:{self.catalog}?mode=ro", uri=True) as db:
+                query = "SELECT metadata_location FROM iceberg_tables WHERE table_name = 'songplays'"
+                row = db.execute(query).fetchone()
+        except sqlite3.Error:  # being written: the next poll
+            return self.file
+        return row[0][len("file:") :] if row and row[0].startswith("file:") else row[0] if row else None
+
     def new(self) -> List[Group]:
-        version = self.current()
-        if version == self.version:
+        found = self.current_file()
+        if found is None or found == self.file:
             return []
         now = time.time()
-        with open(self._path(version), encoding="utf-8") as handle:
+        with open(found, encoding="utf-8") as handle:
             metadata = json.load(handle)
         groups: List[Group] = []
         done = set()
@@ -211,7 +228,7 @@ class IcebergFiles:
             groups.append((now, int(batch) if batch is not None else -1, paths))
             done.add(sid)
         # only now, all read: an error above leaves everything to the next poll
-        self.version = version
+        self.file = found
         self.snapshots |= done
         for _now, _batch, paths in groups:
             self.seen.update(paths)
