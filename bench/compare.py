@@ -5,12 +5,20 @@
 For each table: rows in each, rows only in the first, rows only in the second (all columns,
 partition columns included; Spark's `__HIVE_DEFAULT_PARTITION__` and DuckDB's `NULL` folder
 names are both read as null). Exit code 1 when any table differs.
+
+An output of Iceberg tables ([ETL] TABLE_FORMAT = iceberg) is read with DuckDB's iceberg reader (the extension's
+wheel, duckdb-ext-iceberg) from each table's committed metadata file: the one the output's newest run report
+names (catalog.metadata_files: a catalog's tables have no version hint), else the path table's version hint.
 """
 
 from __future__ import annotations
 
+import glob
+import importlib.metadata
+import json
 import os
 import sys
+from typing import Optional
 
 import duckdb
 
@@ -25,14 +33,47 @@ COLUMNS = {
 }
 
 
+def metadata_file(root: str, table: str) -> Optional[str]:
+    """An Iceberg table's committed metadata file (see the module's doc); None: not an Iceberg table."""
+    folder = os.path.join(root, table, "metadata")
+    if not os.path.isdir(folder):
+        return None
+    reports = sorted(glob.glob(os.path.join(root, "_reports", "*.json")), key=os.path.getmtime)
+    for path in reversed(reports):
+        with open(path, encoding="utf-8") as handle:
+            named = ((json.load(handle).get("catalog") or {}).get("metadata_files") or {}).get(table)
+        if named:
+            return named[len("file:") :] if named.startswith("file:") else named
+    return folder[: -len("/metadata")]  # a path table: iceberg_scan follows its version hint
+
+
 def source(root: str, table: str) -> str:
-    pattern = os.path.join(root, table, "**", "*.parquet").replace("'", "''")
-    reader = f"read_parquet('{pattern}', hive_partitioning = true, hive_types_autocast = false)"
+    iceberg = metadata_file(root, table)
+    if iceberg is not None:
+        escaped = iceberg.replace("'", "''")
+        reader = f"iceberg_scan('{escaped}')"
+    else:
+        pattern = os.path.join(root, table, "**", "*.parquet").replace("'", "''")
+        reader = f"read_parquet('{pattern}', hive_partitioning = true, hive_types_autocast = false)"
     return f"(SELECT {COLUMNS[table]} FROM {reader})"
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, package: str) -> None:
+    """LOAD a DuckDB extension from its duckdb-ext-* wheel (no download)."""
+    try:
+        files = [f for f in importlib.metadata.files(package) or [] if f.name.endswith(".duckdb_extension")]
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    if not files:
+        raise SystemExit(f"{package} is not installed: pip install -r requirements-dev.txt")
+    con.execute(f"LOAD '{files[0].locate()}'")
 
 
 def main(first: str, second: str) -> int:
     con = duckdb.connect()
+    if any(metadata_file(root, table) for root in (first, second) for table in COLUMNS):
+        for package in ("duckdb-ext-avro", "duckdb-ext-iceberg"):
+            load_extension(con, package)
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET threads = 1")
     differ = 0

@@ -58,7 +58,6 @@ import argparse
 import configparser
 import glob
 import hashlib
-import importlib.metadata
 import json
 import os
 import re
@@ -76,7 +75,7 @@ from typing import Any, Dict, List, Optional, Tuple
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-
+from bench.compare import load_extension  # noqa: E402
 from sparkify.cli.replay import load_events, producer_config  # noqa: E402
 from tests.kafka_broker import JVM_OPTS, _die_with_parent, quiet, run_kafka  # noqa: E402
 
@@ -155,17 +154,6 @@ class ParquetFiles:
         return [(now, batch, paths) for batch, paths in sorted(groups.items())]
 
 
-def duckdb_extension(con: Any, package: str) -> None:
-    """LOAD a DuckDB extension from its duckdb-ext-* wheel (no download)."""
-    try:
-        files = [f for f in importlib.metadata.files(package) or [] if f.name.endswith(".duckdb_extension")]
-    except importlib.metadata.PackageNotFoundError:
-        files = []
-    if not files:
-        raise SystemExit(f"{package} is not installed: pip install -r requirements-dev.txt")
-    con.execute(f"LOAD '{files[0].locate()}'")
-
-
 class IcebergFiles:
     """Data files of the Iceberg table songplays/ as committed snapshots add them: a snapshot counts when its
     metadata file is committed (the local catalog names it; a path table's vN.metadata.json is in place), its
@@ -176,7 +164,7 @@ class IcebergFiles:
         self.catalog = os.path.join(output, "_catalog", "iceberg.sqlite")  # the local JDBC catalog ([CATALOG] local)
         self.file: Optional[str] = None
         self.con = con
-        duckdb_extension(con, "duckdb-ext-avro")
+        load_extension(con, "duckdb-ext-avro")
         self.version = 0
         self.snapshots: set = set()
         self.seen: set = set()
