@@ -89,7 +89,8 @@ def glue_sample(endpoint, glue_endpoint, tmp_path_factory):
     client.create_bucket(Bucket=BUCKET)
     s3server.upload_tree(client, BUCKET, SAMPLE, "raw")
     cfg = glue_config(tmp_path_factory.mktemp("glue") / "dl.cfg", endpoint, glue_endpoint)
-    etl(cfg)
+    done = etl(cfg)
+    assert "Catalog (Iceberg's glue catalog): 5 tables, each commit the catalog's" in done.stdout, done.stdout[-1500:]
     return cfg, client, s3_report(client)
 
 

@@ -45,11 +45,15 @@ def summary(result: RunResult, report_uri: str = "", last_line: str = "") -> str
     if result.catalog:
         c = result.catalog
         added = sum(c.get("partitions_added", {}).values())
-        lines += [
-            "",
-            f"Catalog ({c['catalog']}): {c['database']}: {len(c['created'])} tables created, {len(c['updated'])} "
-            f"updated, {len(c['unchanged'])} unchanged; {added:,} partitions added",
-        ]
+        if c.get("metadata_files"):  # Iceberg's own catalog: its commits registered the tables
+            tables = len(c["metadata_files"])
+            line = f"Catalog ({c['catalog']}): {tables} tables, each commit the catalog's; metadata files in the report"
+        else:
+            line = (
+                f"Catalog ({c['catalog']}): {c['database']}: {len(c['created'])} tables created, {len(c['updated'])} "
+                f"updated, {len(c['unchanged'])} unchanged; {added:,} partitions added"
+            )
+        lines += ["", line]
     if result.message:
         lines += ["", result.message]
     if last_line or report_uri:
