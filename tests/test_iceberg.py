@@ -137,8 +137,11 @@ def snapshots(meta):
 # --- the bundled sample ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def iceberg_sample(tmp_path_factory):
+    """The sample as path tables ([CATALOG] TYPE none), with the checks: its output folder and report. Read by
+    this module's tests; then registered into the local catalog, in place, by tests/test_iceberg_catalog.py (which
+    runs after them: an Iceberg table does not move, its metadata holds its absolute location)."""
     folder = tmp_path_factory.mktemp("iceberg-sample")
     out = str(folder / "out")
     begun = time.monotonic()

@@ -13,7 +13,16 @@ import pytest
 
 from sparkify.core.schemas import TABLES
 from tests.conftest import SAMPLE, run_etl
-from tests.test_iceberg import config, etl, metadata, needs_iceberg, normal, parquet_rows, snapshots
+from tests.test_iceberg import (
+    config,
+    etl,
+    iceberg_sample,  # noqa: F401 (a session fixture: the path tables to migrate)
+    metadata,
+    needs_iceberg,
+    normal,
+    parquet_rows,
+    snapshots,
+)
 
 pytestmark = [needs_iceberg, pytest.mark.slow]
 
@@ -54,13 +63,12 @@ def catalog_rows(out):
 
 
 @pytest.fixture(scope="module")
-def migrated(tmp_path_factory):
-    """The sample as path tables ([CATALOG] TYPE none), then the same output run again with TYPE = local."""
-    folder = tmp_path_factory.mktemp("iceberg-catalog")
-    out = str(folder / "out")
-    etl(config(folder / "paths.cfg", SAMPLE, out), "--skip-checks")
+def migrated(iceberg_sample, tmp_path_factory):  # noqa: F811 (the imported fixture)
+    """The sample's path-table output ([CATALOG] TYPE none: tests/test_iceberg.py's, once its tests are done) run
+    again with TYPE = local."""
+    out = iceberg_sample[0]
     before = {t.name: [s["snapshot-id"] for s in snapshots(metadata(out, t.name))] for t in TABLES}
-    cfg = config(folder / "local.cfg", SAMPLE, out)
+    cfg = config(tmp_path_factory.mktemp("iceberg-catalog") / "local.cfg", SAMPLE, out)
     with open(cfg, encoding="utf-8") as handle:
         text = handle.read().replace("TYPE = none", "TYPE = local")
     with open(cfg, "w", encoding="utf-8") as handle:
