@@ -84,6 +84,20 @@ def sample_run(spark, settings):
 
 
 @pytest.fixture(scope="session")
+def iceberg_sample(tmp_path_factory):
+    """The sample as Iceberg path tables ([CATALOG] TYPE none), with the checks (etl.py, its own JVM): its output
+    folder and run report. Read by tests/test_iceberg.py; then registered into the local catalog, in place, by
+    tests/test_iceberg_catalog.py, which runs after it (an Iceberg table does not move: its metadata holds its
+    absolute location). Here so that both modules share one run."""
+    from tests.test_iceberg import config, etl, report_of
+
+    folder = tmp_path_factory.mktemp("iceberg-sample")
+    out = str(folder / "out")
+    done = etl(config(folder / "dl.cfg", SAMPLE, out))
+    return out, report_of(done)
+
+
+@pytest.fixture(scope="session")
 def endpoint(tmp_path_factory):
     """One real S3 server (SeaweedFS, tests/s3server.py) on 127.0.0.1 for the whole test run, stopped by its
     process id at the end; each module keeps to a bucket of its own."""

@@ -7,9 +7,6 @@ previous snapshot."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 
 import boto3
 import pytest
@@ -17,8 +14,17 @@ import pytest
 from sparkify.core.schemas import TABLES
 from sparkify.platform.conf import local_jars
 from tests import glue_server, s3server
-from tests.conftest import SAMPLE, run_etl, start_etl
-from tests.test_iceberg import config, duckdb_connection, etl, needs_iceberg, normal, parquet_rows
+from tests.conftest import SAMPLE, run_etl
+from tests.test_iceberg import (
+    config,
+    duckdb_connection,
+    duckdb_rows,
+    etl,
+    kill_once_songs_are_written,
+    needs_iceberg,
+    parquet_rows,
+)
+from tests.test_iceberg_catalog import TWO_WRITERS
 
 pytestmark = [
     needs_iceberg,
@@ -73,15 +79,6 @@ def glue_tables(glue):
     return {t["Name"]: t for t in glue.get_tables(DatabaseName="sparkify")["TableList"]}
 
 
-def duckdb_rows_of(con, files):
-    """Each table read by DuckDB from the metadata file ``files`` names (no version hint: the catalog's)."""
-    found = {}
-    for table in TABLES:
-        cols = ", ".join(f"epoch_ms({name})" if kind == "timestamp" else name for name, kind in table.columns)
-        found[table.name] = normal(con.execute(f"SELECT {cols} FROM iceberg_scan('{files[table.name]}')").fetchall())
-    return found
-
-
 @pytest.fixture(scope="module")
 def glue_sample(endpoint, glue_endpoint, tmp_path_factory):
     """The sample from S3 to S3 with the checks, the tables in Iceberg's GlueCatalog."""
@@ -112,7 +109,7 @@ def test_the_tables_are_iceberg_glue_entries_naming_the_current_metadata_file(
         client.head_object(Bucket=BUCKET, Key=files[table.name].split(f"{BUCKET}/", 1)[1])
         assert not _keys(client, f"lake/{table.name}/metadata/version-hint.text")  # no path table beside it
     _, parquet_root = sample_run
-    got = duckdb_rows_of(duckdb_connection(endpoint), files)
+    got = duckdb_rows(duckdb_connection(endpoint), LAKE, files)
     assert got == parquet_rows(spark, parquet_root)
 
 
@@ -130,17 +127,7 @@ def test_a_run_killed_while_writing_songs_leaves_every_glue_table_at_its_previou
     glue = glue_client(glue_endpoint)
     for attempt in range(3):  # the kill must land before the songs commit: tried again if it came after it
         located = {name: t["Parameters"]["metadata_location"] for name, t in glue_tables(glue).items()}
-        before = _keys(client, "lake/")
-        job = start_etl("--config", cfg, "--skip-checks")
-        deadline = time.monotonic() + 600
-        try:
-            while not _keys(client, "lake/songs/data/") - before:
-                assert job.poll() is None, "the run ended before it wrote a songs file"
-                assert time.monotonic() < deadline, "the run never started writing songs"
-                time.sleep(0.05)
-        finally:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait(30)
+        before = kill_once_songs_are_written(cfg, lambda prefix: _keys(client, prefix))
         after = {name: t["Parameters"]["metadata_location"] for name, t in glue_tables(glue).items()}
         if after["songs"] == located["songs"]:
             break
@@ -157,34 +144,23 @@ def test_a_run_killed_while_writing_songs_leaves_every_glue_table_at_its_previou
     }
     assert referenced and not left & referenced  # the killed run's files: orphans, no snapshot has them
     _, parquet_root = sample_run
-    assert duckdb_rows_of(con, after) == parquet_rows(spark, parquet_root)  # every table whole, as Glue names it
+    assert duckdb_rows(con, LAKE, after) == parquet_rows(spark, parquet_root)  # every table whole, as Glue names it
 
 
-WRITERS = """
+WRITERS = (
+    """
 import json, sys, threading
 from sparkify.core.config import load_settings
 from sparkify.platform.session import build_session
-settings = load_settings(sys.argv[1])
-spark = build_session(settings)
-before = spark.sql("SELECT COUNT(*) FROM sparkify.sparkify.time").first()[0]
-second = spark.newSession()  # a second writer: a catalog (and Glue client) of its own
-errors = []
-def append(session, shift):
-    try:
-        for i in range(4):
-            session.sql(f"INSERT INTO sparkify.sparkify.time SELECT start_time + INTERVAL {shift * 10 + i} DAYS, hour, "
-                        "day, week, month, year, weekday FROM sparkify.sparkify.time LIMIT 1")
-    except Exception as exc:
-        errors.append(str(exc).splitlines()[0])
-writers = [threading.Thread(target=append, args=(s, n)) for s, n in ((spark, 1), (second, 2))]
-[w.start() for w in writers]
-[w.join() for w in writers]
-after = spark.sql("SELECT COUNT(*) FROM sparkify.sparkify.time").first()[0]
-commits = spark.sql("SELECT COUNT(*) FROM sparkify.sparkify.time.snapshots").first()[0]
+spark = build_session(load_settings(sys.argv[1]))
+"""
+    + TWO_WRITERS.replace("TIME", "sparkify.sparkify.time")
+    + """
 newest = spark.sql("SELECT file FROM sparkify.sparkify.time.metadata_log_entries ORDER BY timestamp DESC").collect()
 print("VIEW" + json.dumps({"before": before, "after": after, "errors": errors, "commits": commits,
                            "files": [r.file for r in newest[:2]]}))
 """
+)
 
 
 def test_two_writers_committing_through_glue_at_once_lose_no_commit(glue_endpoint, glue_sample):
