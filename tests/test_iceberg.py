@@ -1,9 +1,9 @@
 """[ETL] TABLE_FORMAT = iceberg: the same rows as the Parquet run, one commit per write, a second
 engine (DuckDB) reading the tables by path, the stream exactly once, a kill on S3, maintenance.
 
-etl.py runs in its own process (its JVM gets Iceberg's jars; the tests' shared session has none), and
-so does every Spark read of an Iceberg table (``spark_view``); DuckDB reads them by path, on disk or on the S3
-server (httpfs). Snapshots are read from the tables' metadata files (plain JSON).
+etl.py runs in its own process (its JVM gets Iceberg's jars; the tests' shared session has none), and so does
+every Spark read of an Iceberg table (tests/test_iceberg_catalog.py's view); DuckDB reads them by path, on disk or
+on the S3 server (httpfs). Snapshots are read from the tables' metadata files (plain JSON).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from sparkify.cli.maintain import main as maintain_main
 from sparkify.core.schemas import TABLES
 from sparkify.platform.conf import ICEBERG_JARS_DIR, local_jars
 from tests import s3server
@@ -51,35 +52,6 @@ def report_of(done):
     page = next(line.split("Report: ", 1)[1].split(" (")[0] for line in done.stdout.splitlines() if "Report: " in line)
     with open(page[: -len(".html")] + ".json", encoding="utf-8") as handle:
         return json.load(handle)
-
-
-DUMP = """
-import json, sys
-from sparkify.cli.analyst import run_queries
-from sparkify.core.config import Settings
-from sparkify.quality.checks import DEFAULT_CHECKS, run_checks
-from sparkify.core.schemas import TABLES
-from sparkify.sinks import read_table as read_output
-from functools import partial
-from sparkify.platform.session import build_session
-from tests.conftest import read_table
-root = sys.argv[1]
-settings = Settings(input_root="", output_root=root, master="local[2]")
-spark = build_session(settings, with_iceberg=True)
-rows = {t.name: read_table(spark, root, t.name) for t in TABLES}
-differing, report = run_queries(spark, root)
-results = run_checks(spark, partial(read_output, spark, root), DEFAULT_CHECKS)
-checks = [c.name for c in results if c.status not in ("passed", "skipped")]
-print("DUMP" + json.dumps({"rows": rows, "queries_differing": differing, "queries": report, "failed": checks}))
-"""
-
-
-def spark_view(root):
-    """Each table read by Spark (tests.conftest.read_table) in a session with Iceberg, the analysts'
-    queries and the checks over the output: in a process of its own."""
-    done = run_etl(root, code=DUMP)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.split("DUMP", 1)[1])
 
 
 def normal(rows):
@@ -139,22 +111,17 @@ def snapshots(meta):
 # --- the bundled sample ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def iceberg_view(iceberg_sample):
-    return spark_view(iceberg_sample[0])
-
-
-def test_the_sample_gives_the_parquet_runs_rows_and_passes_the_checks(spark, sample_run, iceberg_sample, iceberg_view):
+def test_the_sample_gives_the_parquet_runs_rows_and_passes_the_checks(spark, sample_run, iceberg_sample):
+    """The run's checks passed; DuckDB (a second engine, no catalog) reading each table by its path gets the Parquet
+    run's rows. Spark reading them back, the analysts' queries and the checks over the tables by name:
+    tests/test_iceberg_catalog.py (on this output, registered into the local catalog)."""
     result, parquet_root = sample_run
-    _, report = iceberg_sample
+    out, report = iceberg_sample
     assert report["status"] == "ok"
     assert [c["name"] for c in report["checks"] if c["status"] != "passed"] == []
     assert {t["table"]: t["rows"] for t in report["tables"]} == {t.table: t.rows for t in result.tables}
-    expected = parquet_rows(spark, parquet_root)
-    for table in TABLES:
-        assert normal(iceberg_view["rows"][table.name]) == expected[table.name], table.name
-    assert iceberg_view["failed"] == []  # the checks, reading the Iceberg tables back
-    assert iceberg_view["queries_differing"] == 0, iceberg_view["queries"]  # the analysts' queries
+    got = duckdb_rows(duckdb_connection(), out)
+    assert all(got.values()) and got == parquet_rows(spark, parquet_root)
 
 
 def test_each_table_is_an_iceberg_path_table_written_in_one_commit(iceberg_sample):
@@ -179,14 +146,6 @@ def test_each_table_is_an_iceberg_path_table_written_in_one_commit(iceberg_sampl
     assert all(
         os.path.isfile(os.path.join(data, f, name)) for f in folders for name in os.listdir(os.path.join(data, f))
     )
-
-
-def test_duckdb_reads_each_table_by_its_path_with_sparks_rows(iceberg_sample, iceberg_view):
-    out, _ = iceberg_sample
-    got = duckdb_rows(duckdb_connection(), out)
-    for table in TABLES:
-        assert len(got[table.name]) > 0
-        assert got[table.name] == normal(iceberg_view["rows"][table.name]), table.name
 
 
 # --- incremental runs ----------------------------------------------------------------------------
@@ -225,7 +184,7 @@ def test_an_incremental_run_replaces_only_the_months_it_touches_in_one_commit(sp
 TWO = ("songplays", "time")
 
 
-def test_a_killed_stream_restarts_exactly_once_and_maintenance_compacts_it(spark, sample_run, tmp_path):
+def test_a_killed_stream_restarts_exactly_once_and_maintenance_compacts_it(spark, sample_run, tmp_path, capsys):
     from sparkify.sources.files import CHECKPOINT
 
     _, parquet_root = sample_run
@@ -269,8 +228,8 @@ def test_a_killed_stream_restarts_exactly_once_and_maintenance_compacts_it(spark
     planted = os.path.join(data, "planted-orphan.parquet")
     shutil.copy(next(os.path.join(d, f) for d, _, fs in os.walk(data) for f in fs if f.endswith(".parquet")), planted)
     os.utime(planted, (time.time() - 2 * 86400,) * 2)
-    young = run_etl("--config", cfg, "--orphans-older-than", "23h", module="sparkify.maintain")
-    assert young.returncode == 2 and "--orphans-older-than 82800s is under a day" in young.stderr, young.stderr
+    assert maintain_main(["--config", cfg, "--orphans-older-than", "23h"]) == 2  # refused before any session
+    assert "--orphans-older-than 82800s is under a day" in capsys.readouterr().err
     done = run_etl(
         "--config", cfg, "--tables", "songplays,time", "--compact", "--expire-older-than", "0s", "--retain-last", "1",
         "--orphans-older-than", "1d", module="sparkify.maintain",

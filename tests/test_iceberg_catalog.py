@@ -49,18 +49,26 @@ commits = spark.sql("SELECT COUNT(*) FROM TIME.snapshots").first()[0]
 VIEW = (
     """
 import json, sys, threading
+from functools import partial
+from sparkify.cli.analyst import run_queries
 from sparkify.core.config import Settings
 from sparkify.core.schemas import TABLES
 from sparkify.platform.session import build_session
+from sparkify.quality.checks import DEFAULT_CHECKS, run_checks
+from sparkify.sinks import read_table as read_output
 from tests.conftest import read_table
 root = sys.argv[1]
 settings = Settings(input_root="", output_root=root, master="local[2]", table_format="iceberg", catalog_type="local")
 spark = build_session(settings)
 rows = {t.name: read_table(spark, root, t.name) for t in TABLES}
+differing, queries = run_queries(spark, root)
+checked = run_checks(spark, partial(read_output, spark, root), DEFAULT_CHECKS)
+failed = [c.name for c in checked if c.status not in ("passed", "skipped")]
 """
     + TWO_WRITERS.replace("TIME", "sparkify.time")
     + """
-print("VIEW" + json.dumps({"rows": rows, "before": before, "after": after, "errors": errors, "commits": commits}))
+print("VIEW" + json.dumps({"rows": rows, "queries_differing": differing, "queries": queries, "failed": failed,
+                           "before": before, "after": after, "errors": errors, "commits": commits}))
 """
 )
 
@@ -113,6 +121,8 @@ def test_the_catalog_tables_give_the_sample_rows_and_two_writers_lose_no_commit(
     expected = parquet_rows(spark, sample_run[1])
     for table in TABLES:
         assert normal(view["rows"][table.name]) == expected[table.name], table.name
+    assert view["failed"] == []  # the checks, reading the Iceberg tables back by name
+    assert view["queries_differing"] == 0, view["queries"]  # the analysts' queries
     assert view["errors"] == []
     assert view["after"] == view["before"] + 8  # 2 writers x 4 commits, each retried on the other's
     assert view["commits"] >= 9
